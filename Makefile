@@ -1,0 +1,48 @@
+# Two commands: `make demo` and `make test`. Each works on a fresh machine with python3 >= 3.10:
+# inside an active virtualenv or conda env it installs there; otherwise it creates .venv.
+SHELL := /bin/bash
+PYTHON3 ?= python3
+# CPU build of torch: this exact release installs from a local CPU wheel on the kit's machines;
+# an unpinned torch would pull a multi-GB CUDA build. Skipped when torch is already importable.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= all,test
+
+ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
+PY := python
+STAMP := .astrobench-env-installed
+else
+PY := .venv/bin/python
+STAMP := .venv/.astrobench-installed
+endif
+
+export ASTROBENCH_FAST ?=
+export MPLBACKEND ?= Agg
+
+.PHONY: demo test lab install lint clean-cache
+
+$(PY):
+	$(PYTHON3) -m venv .venv
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m astrobench.cli demo --out outputs/demo
+
+# FAST mode everywhere: unit tests, track tests, and every notebook end to end under nbval.
+test: $(STAMP)
+	ASTROBENCH_FAST=1 $(PY) -m ruff check .
+	ASTROBENCH_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+		shared/tests generative sbi multimodal anomaly superres shared/00_start_here.ipynb
+
+lab: $(STAMP)
+	$(PY) -m pip install -q jupyterlab
+	$(PY) -m jupyter lab
+
+lint: $(STAMP)
+	$(PY) -m ruff check .

@@ -1,0 +1,259 @@
+"""The ``astrobench`` command: list, info, fetch, doctor, badges, score, demo.
+
+Bad input (unknown dataset, bad flag, missing file) prints one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+# Track baselines run by `astrobench demo`, in table order; missing scripts are skipped.
+BASELINES = {
+    "generative": "generative/diffusion.py",
+    "sbi": "sbi/npe.py",
+    "multimodal": "multimodal/contrastive.py",
+    "anomaly": "anomaly/autoencoder.py",
+    "superres": "superres/upsampler.py",
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints the whole usage by default)
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _fail(message: str) -> int:
+    print(f"astrobench: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+def cmd_list(args) -> int:
+    from . import data
+
+    for name in data.list():
+        spec = data.registry.get(name)
+        print(f"{name:24s} {spec.kind:9s} v{spec.version:8s} {spec.description}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from . import data
+
+    info = data.info(args.name)
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+    else:
+        print(info["card"])
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from . import data
+
+    if args.cache_dir:
+        os.environ[data.cache.ENV_VAR] = str(Path(args.cache_dir).expanduser())
+        try:
+            Path(os.environ[data.cache.ENV_VAR]).mkdir(parents=True, exist_ok=True)
+            probe = Path(os.environ[data.cache.ENV_VAR]) / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError:
+            return _fail(f"cache dir {args.cache_dir} is not writable; expected a writable directory")
+    names = data.list() if args.all else args.names
+    if not names:
+        return _fail("fetch: expected one or more dataset names, or --all")
+    for name in names:
+        data.registry.get(name)  # validates every name before any work starts
+    if args.dry_run:
+        for name in names:
+            spec = data.registry.get(name)
+            size = f"{spec.size_bytes / 1e6:,.0f} MB" if spec.kind == "remote" else "generated locally"
+            print(f"{name:24s} {spec.kind:9s} {size}")
+        return 0
+    for name in names:
+        print(f"{name}: {data.fetch(name)}")
+    return 0
+
+
+def _version(mod: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(mod)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cmd_doctor(args) -> int:
+    from . import __version__, data
+    from .data.cache import dir_size
+    from .notebook import fast
+
+    print(f"astrobench {__version__}   Python {platform.python_version()} ({sys.executable})")
+    print(f"platform   {platform.platform()}   CPU cores: {os.cpu_count()}")
+    for pkg in ("numpy", "scipy", "astropy", "skypy", "speclite", "pooch", "torch", "jax", "galsim",
+                "diffusers", "sbi", "scikit-learn", "scikit-image", "accelerate"):
+        print(f"  {pkg:14s} {_version(pkg)}")
+    gpu = "none"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f"torch: {torch.cuda.get_device_name(0)} (x{torch.cuda.device_count()})"
+    except ImportError:
+        pass
+    print(f"GPU        {gpu}")
+    print(f"FAST mode  {fast()}  (ASTROBENCH_FAST={os.environ.get('ASTROBENCH_FAST')!r}, CI={'CI' in os.environ})")
+    root = data.cache_dir()
+    print(f"cache      {root}  ({dir_size(root) / 1e6:,.1f} MB)")
+    for row in data.status():
+        state = "ready" if row["ready"] else "not cached"
+        if row.get("verified"):
+            state += ", sha256 verified"
+        print(f"  {row['name']:24s} {row['variant']:7s} {state:28s} {row['bytes'] / 1e6:,.1f} MB")
+    return 0
+
+
+def cmd_badges(args) -> int:
+    from . import badges
+
+    try:
+        changed = badges.rewrite(args.repo, args.branch)
+    except ValueError as err:
+        return _fail(str(err))
+    print(f"badges now point at {args.repo}@{args.branch}; {len(changed)} files changed")
+    for p in changed:
+        print(f"  {p}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from . import metrics
+
+    result = metrics.score(args.target, args.predictions)
+    text = json.dumps(result, indent=1, default=float)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Generate the default dataset with a figure + summary; then run each track baseline (FAST)."""
+    from . import data, plotting
+    from .notebook import fast
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    train = data.load("galaxies", "train")
+    test = data.load("galaxies", "test")
+    seconds = time.perf_counter() - t0
+    import matplotlib
+
+    matplotlib.use("Agg")
+    t = train.truth
+    fig = plotting.image_grid(train.images[:32], titles=[f"z={z:.2f} r={r:.1f}" for z, r in zip(t["z"], t["mag_r"])])
+    fig.savefig(out / "galaxies.png", dpi=90)
+    summary = {
+        "dataset": "galaxies", "fast": fast(), "train": len(train), "test": len(test), "seconds": round(seconds, 2),
+        "sha256": train.meta["sha256"], "path": train.meta["path"],
+        "median": {c: float(__import__("numpy").median(t[c])) for c in ("z", "mag_r", "g_r", "hlr_arcsec", "sersic_n")},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"galaxies: {len(train)} train + {len(test)} test in {seconds:.1f} s -> {out / 'galaxies.png'}")
+    print(json.dumps(summary["median"], indent=1))
+    rows = []
+    root = Path(__file__).resolve().parents[2]
+    for track, script in BASELINES.items():
+        path = root / script
+        if not path.is_file():
+            continue
+        dest = out / track
+        t1 = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(path), "--fast", "--out", str(dest)], cwd=root)
+        wall = time.perf_counter() - t1
+        metrics_file = dest / "metrics.json"
+        if proc.returncode != 0 or not metrics_file.is_file():
+            rows.append((track, "FAILED", f"exit {proc.returncode}", wall))
+            continue
+        m = json.loads(metrics_file.read_text())
+        flat = {k: v for k, v in m.get("metrics", {}).items() if isinstance(v, (int, float))}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in list(flat.items())[:3])
+        rows.append((track, m.get("dataset", ""), shown, wall))
+    if rows:
+        print(f"\n{'track':12s} {'dataset':20s} {'seconds':>8s}  metrics (FAST mode)")
+        for track, ds, shown, wall in rows:
+            print(f"{track:12s} {ds:20s} {wall:8.1f}  {shown}")
+    return 1 if any(r[1] == "FAILED" for r in rows) else 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrobench", description="Astro x ML hackathon kit: datasets, scoring, diagnostics.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("list", help="list registered datasets")
+    s.set_defaults(func=cmd_list)
+    s = sub.add_parser("info", help="print a dataset's card")
+    s.add_argument("name")
+    s.add_argument("--json", action="store_true", help="registry entry and card as JSON")
+    s.set_defaults(func=cmd_info)
+    s = sub.add_parser("fetch", help="download (remote) or generate (simulated) datasets into the cache")
+    s.add_argument("names", nargs="*")
+    s.add_argument("--all", action="store_true", help="every registered dataset")
+    s.add_argument("--dry-run", action="store_true", help="list what would be fetched, with sizes")
+    s.add_argument("--cache-dir", help="cache to fill (default: $ASTROBENCH_DATA or the user cache dir)")
+    s.set_defaults(func=cmd_fetch)
+    s = sub.add_parser("doctor", help="versions, CPU/GPU, cache and dataset status")
+    s.set_defaults(func=cmd_doctor)
+    s = sub.add_parser("badges", help="point every Colab/Binder badge at a fork")
+    s.add_argument("--repo", required=True, help="OWNER/NAME of the fork")
+    s.add_argument("--branch", default="main")
+    s.set_defaults(func=cmd_badges)
+    s = sub.add_parser("score", help="score a predictions .npz with the track's metric")
+    s.add_argument("target", help="TRACK or TRACK:TASK")
+    s.add_argument("predictions", help="predictions .npz")
+    s.add_argument("--json", help="also write the metrics to this file")
+    s.set_defaults(func=cmd_score)
+    s = sub.add_parser("demo", help="generate the default data, plot it, run every track baseline in FAST mode")
+    s.add_argument("--out", default="outputs/demo")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    from .data.errors import DataError
+    from .metrics import ScoreInputError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UsageError, DataError, ScoreInputError) as err:
+        return _fail(str(err).splitlines()[0]) if not isinstance(err, UsageError) else _fail_usage(err)
+
+
+def _fail_usage(err) -> int:
+    print(str(err), file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

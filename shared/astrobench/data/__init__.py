@@ -1,0 +1,179 @@
+"""Datasets: ``list()``, ``info(name)``, ``load(name, split, fast=None)``, ``fetch(name)``.
+
+>>> from astrobench import data
+>>> train = data.load("galaxies", "train")   # generated on first use, then cached
+>>> train.images.shape, train.truth["z"][:3], train.meta["sha256"]
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import registry, remote
+from .cache import atomic_dir, cache_dir, dir_size, locked, write_manifest
+from .errors import DataError
+from .registry import RemoteSpec, SimulatedSpec, register, unregister
+
+__all__ = ["Dataset", "DataError", "RemoteSpec", "SimulatedSpec", "cache_dir", "fetch", "info", "list",
+           "load", "path_of", "register", "status", "unregister"]
+
+
+@dataclass
+class Dataset:
+    """One split: named arrays (``ds.images``, ``ds.spectra``...), a truth table and metadata."""
+
+    name: str
+    split: str
+    arrays: dict
+    truth: object  # astropy.table.Table
+    meta: dict = field(default_factory=dict)
+
+    def __getattr__(self, key):
+        arrays = self.__dict__.get("arrays", {})
+        if key in arrays:
+            return arrays[key]
+        raise AttributeError(f"dataset {self.__dict__.get('name')!r} has no array {key!r}; "
+                             f"it has {', '.join(arrays)}")
+
+    def __getitem__(self, key):
+        return self.arrays[key] if key in self.arrays else self.truth[key]
+
+    def __len__(self):
+        return len(self.truth)
+
+    def __repr__(self):
+        shapes = ", ".join(f"{k}={tuple(v.shape)}" for k, v in self.arrays.items())
+        return f"Dataset({self.name!r}, split={self.split!r}, {shapes}, truth={len(self.truth)} rows)"
+
+
+def list() -> builtins.list:  # noqa: A001 - the documented name
+    """Names of all registered datasets."""
+    return sorted(registry.all_specs())
+
+
+def info(name: str) -> dict:
+    """Registry entry and card of a dataset (no data is generated or downloaded)."""
+    spec = registry.get(name)
+    out = {"name": spec.name, "kind": spec.kind, "version": spec.version, "description": spec.description,
+           "tracks": builtins.list(spec.tracks), "licence": spec.licence, "citation": spec.citation,
+           "card": registry.card(name)}
+    if spec.kind == "simulated":
+        out.update(sizes=spec.sizes, seed=spec.seed)
+    else:
+        out.update(urls=builtins.list(spec.urls), size_bytes=spec.size_bytes, sha256=spec.sha256,
+                   hash_source=spec.hash_source, offline_alternative=spec.offline_alternative)
+    return out
+
+
+def _resolve_fast(fast):
+    if fast is None:
+        from ..notebook import fast as fast_mode
+
+        return fast_mode()
+    return bool(fast)
+
+
+def path_of(name: str, fast=None, seed: int | None = None) -> Path:
+    """Cache directory of a simulated dataset variant (it may not exist yet)."""
+    spec = registry.get(name)
+    if spec.kind != "simulated":
+        return remote.remote_path(spec)
+    seed = spec.seed if seed is None else seed
+    mode = "fast" if _resolve_fast(fast) else "full"
+    return cache_dir() / spec.name / f"v{spec.version}-seed{seed}-{mode}"
+
+
+def _generate(spec: SimulatedSpec, final: Path, fast: bool, seed: int, progress: bool) -> None:
+    sizes = spec.sizes["fast" if fast else "full"]
+    t0 = time.perf_counter()
+    splits = spec.generate(dict(sizes), seed, progress)
+    seconds = time.perf_counter() - t0
+    with atomic_dir(final) as tmp:
+        for split, content in splits.items():
+            for key, value in content.items():
+                if key == "truth":
+                    cols = builtins.list(value)
+                    rec = np.rec.fromarrays([np.asarray(value[c]) for c in cols], names=cols)
+                    np.save(tmp / f"{split}.truth.npy", rec, allow_pickle=False)
+                else:
+                    np.save(tmp / f"{split}.{key}.npy", np.ascontiguousarray(value), allow_pickle=False)
+        write_manifest(tmp, {"name": spec.name, "version": spec.version, "seed": seed, "fast": fast,
+                             "sizes": sizes, "config": spec.config(), "generation_seconds": round(seconds, 2)})
+
+
+def load(name: str, split: str = "train", fast=None, seed: int | None = None, progress: bool = True) -> Dataset:
+    """Load one split of a dataset, generating (simulated) or downloading (remote) it on first use.
+
+    ``fast=None`` follows FAST mode (``astrobench.notebook.fast()``). Arrays are memory-mapped,
+    so a cached reload is instant and large sets fit in little RAM.
+    """
+    spec = registry.get(name)
+    if split not in spec.splits:
+        raise DataError(f"unknown split {split!r} for dataset {name!r}; expected one of: {', '.join(spec.splits)}")
+    fast = _resolve_fast(fast)
+    if spec.kind == "remote":
+        path = remote.fetch(spec, progress=progress)
+        if spec.adapter is None:
+            raise DataError(f"dataset {name!r} has no loader yet; the raw file is at {path}")
+        content = spec.adapter(path, split, fast)
+        meta = {"name": name, "version": spec.version, "split": split, "fast": fast, "path": str(path),
+                "sha256": spec.sha256 or remote.sha256_file(path), "kind": "remote"}
+        return _to_dataset(name, split, content, meta)
+
+    seed = spec.seed if seed is None else int(seed)
+    final = path_of(name, fast=fast, seed=seed)
+    if not (final / "manifest.json").is_file():
+        with locked(final):
+            if not (final / "manifest.json").is_file():  # another process may have made it meanwhile
+                _generate(spec, final, fast, seed, progress)
+    with open(final / "manifest.json") as f:
+        manifest = json.load(f)
+    content = {}
+    for p in sorted(final.glob(f"{split}.*.npy")):
+        key = p.name[len(split) + 1 : -4]
+        content[key] = np.load(p, mmap_mode="r", allow_pickle=False)
+    meta = {k: manifest[k] for k in ("name", "version", "seed", "fast", "sizes", "config", "sha256")}
+    meta.update(split=split, path=str(final), kind="simulated",
+                files={k: v for k, v in manifest["files"].items() if k.startswith(f"{split}.")})
+    return _to_dataset(name, split, content, meta)
+
+
+def _to_dataset(name, split, content, meta) -> Dataset:
+    from astropy.table import Table
+
+    truth = content.pop("truth")
+    table = Table(np.asarray(truth)) if not isinstance(truth, dict) else Table(truth)
+    return Dataset(name=name, split=split, arrays=content, truth=table, meta=meta)
+
+
+def fetch(name: str, progress: bool = True) -> Path:
+    """Make a dataset available offline: download a remote file, or generate a simulated set."""
+    spec = registry.get(name)
+    if spec.kind == "remote":
+        return remote.fetch(spec, progress=progress)
+    load(name, spec.splits[0], progress=progress)
+    return path_of(name)
+
+
+def status() -> builtins.list:
+    """For every dataset: whether it is ready in the cache (per FAST/full variant for simulated sets)."""
+    rows = []
+    for name, spec in sorted(registry.all_specs().items()):
+        if spec.kind == "simulated":
+            for fast in (True, False):
+                p = path_of(name, fast=fast)
+                ready = (p / "manifest.json").is_file()
+                rows.append({"name": name, "variant": "fast" if fast else "full", "ready": ready,
+                             "bytes": dir_size(p) if ready else 0})
+        else:
+            ready = remote.is_cached(spec)
+            rows.append({"name": name, "variant": "remote", "ready": ready,
+                         "verified": remote.verify(spec) if ready else False,
+                         "bytes": remote.remote_path(spec).stat().st_size if ready else 0})
+    return rows

@@ -1,0 +1,92 @@
+"""Metrics and the shared scorer behind ``astrobench score`` and every baseline.
+
+Each track adds a module ``astrobench/metrics/<track>.py`` defining
+
+    def score(pred: dict[str, np.ndarray], task: str | None = None) -> dict
+
+which validates its input (raising :class:`ScoreInputError` with a one-line message naming what
+was expected) and returns the metrics dict that the baseline also writes to metrics.json.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import numpy as np
+
+
+class ScoreInputError(ValueError):
+    """Predictions that cannot be scored: wrong keys, shapes, dtypes, NaNs or split sizes."""
+
+
+def tracks() -> list:
+    """Tracks that have a scorer (a metrics module with a ``score`` function)."""
+    names = []
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_") and hasattr(importlib.import_module(f"{__name__}.{mod.name}"), "score"):
+            names.append(mod.name)
+    return sorted(names)
+
+
+def load_predictions(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ScoreInputError(f"{path}: no such file; expected a predictions .npz written by a baseline")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (ValueError, OSError) as err:
+        raise ScoreInputError(f"{path}: not a readable .npz file ({err})") from None
+
+
+def score(target: str, pred, task: str | None = None) -> dict:
+    """Score predictions (a dict of arrays or an .npz path) for ``track`` or ``track:task``."""
+    track, _, sub = target.partition(":")
+    task = task or (sub or None)
+    available = tracks()
+    if track not in available:
+        raise ScoreInputError(f"no scorer for track {track!r}; expected one of: {', '.join(available) or 'none yet'}")
+    if not isinstance(pred, dict):
+        pred = load_predictions(pred)
+    module = importlib.import_module(f"{__name__}.{track}")
+    return module.score(pred, task=task)
+
+
+def require(pred: dict, key: str, *, ndim=None, shape=None, kind: str = "f", min_rows=None) -> np.ndarray:
+    """Check one predictions array; raise a one-line ScoreInputError naming what was expected.
+
+    ``shape`` may hold None for free axes; ``kind`` is a numpy dtype kind string ('f', 'i', 'fi'...).
+    """
+    if key not in pred:
+        raise ScoreInputError(f"missing key {key!r}; expected keys: {key} (found: {', '.join(sorted(pred)) or 'none'})")
+    arr = np.asarray(pred[key])
+    want = "x".join("N" if s is None else str(s) for s in shape) if shape is not None else None
+    if ndim is not None and arr.ndim != ndim:
+        raise ScoreInputError(f"{key!r} has {arr.ndim} dims {arr.shape}; expected {ndim} dims"
+                              + (f" ({want})" if want else ""))
+    if shape is not None and (arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape))):
+        raise ScoreInputError(f"{key!r} has shape {arr.shape}; expected {want}")
+    if arr.dtype.kind not in kind:
+        raise ScoreInputError(f"{key!r} has dtype {arr.dtype}; expected a {'/'.join(_KINDS[k] for k in kind)} array")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ScoreInputError(f"{key!r} contains {int(np.sum(~np.isfinite(arr)))} NaN/inf values; expected finite")
+    if min_rows is not None and len(arr) < min_rows:
+        raise ScoreInputError(f"{key!r} has {len(arr)} rows; expected at least {min_rows}")
+    return arr
+
+
+_KINDS = {"f": "float", "i": "int", "u": "unsigned int", "b": "bool"}
+
+
+def split_mode(n: int, dataset: str, split: str = "test") -> bool:
+    """Which variant (True = FAST) of ``dataset`` has ``n`` rows in ``split``; error if neither."""
+    from ..data import registry
+
+    spec = registry.get(dataset)
+    sizes = {mode: spec.sizes[mode][split] for mode in ("fast", "full")}
+    for mode, size in sizes.items():
+        if n == size:
+            return mode == "fast"
+    raise ScoreInputError(f"{n} rows; expected the {dataset} {split} split: {sizes['full']} (full) or {sizes['fast']} (FAST)")
