@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,9 +90,7 @@ def path_of(name: str, fast=None, seed: int | None = None) -> Path:
 
 def _generate(spec: SimulatedSpec, final: Path, fast: bool, seed: int, progress: bool) -> None:
     sizes = spec.sizes["fast" if fast else "full"]
-    t0 = time.perf_counter()
     splits = spec.generate(dict(sizes), seed, progress)
-    seconds = time.perf_counter() - t0
     with atomic_dir(final) as tmp:
         for split, content in splits.items():
             for key, value in content.items():
@@ -104,7 +101,7 @@ def _generate(spec: SimulatedSpec, final: Path, fast: bool, seed: int, progress:
                 else:
                     np.save(tmp / f"{split}.{key}.npy", np.ascontiguousarray(value), allow_pickle=False)
         write_manifest(tmp, {"name": spec.name, "version": spec.version, "seed": seed, "fast": fast,
-                             "sizes": sizes, "config": spec.config(), "generation_seconds": round(seconds, 2)})
+                             "sizes": sizes, "config": spec.config()})
 
 
 def load(name: str, split: str = "train", fast=None, seed: int | None = None, progress: bool = True) -> Dataset:

@@ -248,7 +248,7 @@ def observed_spectrum(truth: dict, wave: np.ndarray = SPEC_WAVE, oversample: int
     return flux * scale[:, None] * 1e17
 
 
-def simulate(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 250):
+def simulate(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 128):
     """Images (N, 3, 64, 64) float32 and spectra (N, 512) float32 for the given truth rows.
 
     Noise is seeded per chunk from (seed, block, chunk index), so the result does not depend

@@ -1,0 +1,89 @@
+"""The astrobench command: every subcommand runs, bad input gets one line on stderr and exit 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from astrobench import cli
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "astrobench.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_every_subcommand_has_help():
+    for sub in ("list", "info", "fetch", "doctor", "badges", "score", "demo"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([sub, "--help"])
+        assert exit_.value.code == 0
+
+
+def test_list_and_info(capsys):
+    assert cli.main(["list"]) == 0
+    assert "galaxies" in capsys.readouterr().out
+    assert cli.main(["info", "galaxies"]) == 0
+    assert "# galaxies" in capsys.readouterr().out
+
+
+def test_doctor_reports_versions_cache_and_datasets(cache, capsys):
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("Python", "numpy", "CPU cores", "GPU", str(cache), "galaxies"):
+        assert needle in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["info", "no-such-set"], "unknown dataset 'no-such-set'"),
+        (["fetch", "no-such-set"], "unknown dataset 'no-such-set'"),
+        (["list", "--bogus"], "unrecognized arguments: --bogus"),
+        (["frobnicate"], "invalid choice"),
+        (["score", "no-such-track", "/no/such/file.npz"], "no scorer for track 'no-such-track'"),
+        (["badges", "--repo", "not a repo"], "expected OWNER/NAME"),
+        (["fetch", "galaxies", "--cache-dir", "/proc/forbidden"], "not writable"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle, capsys):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1
+
+
+def test_predictions_file_errors(tmp_path):
+    from astrobench.metrics import ScoreInputError, load_predictions
+
+    with pytest.raises(ScoreInputError, match="no such file"):
+        load_predictions(tmp_path / "missing.npz")
+    bad = tmp_path / "pred.npz"
+    bad.write_text("not numpy")
+    with pytest.raises(ScoreInputError, match="not a readable .npz"):
+        load_predictions(bad)
+    good = tmp_path / "good.npz"
+    np.savez(good, scores=np.arange(3.0))
+    assert list(load_predictions(good)) == ["scores"]
+
+
+def test_console_script_exit_code_in_a_subprocess():
+    proc = run("info", "nope")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and not proc.stdout
+
+
+def test_metrics_require_names_what_was_expected():
+    from astrobench.metrics import ScoreInputError, require
+
+    pred = {"x": np.zeros((5, 3), np.float32), "n": np.array([np.nan, 1.0])}
+    assert require(pred, "x", shape=(None, 3)).shape == (5, 3)
+    with pytest.raises(ScoreInputError, match="missing key 'y'"):
+        require(pred, "y")
+    with pytest.raises(ScoreInputError, match=r"shape \(5, 3\); expected Nx4"):
+        require(pred, "x", shape=(None, 4))
+    with pytest.raises(ScoreInputError, match="NaN"):
+        require(pred, "n")
+    with pytest.raises(ScoreInputError, match="expected a int"):
+        require(pred, "x", kind="i")
+    with pytest.raises(ScoreInputError, match="at least 10"):
+        require(pred, "x", min_rows=10)
