@@ -23,15 +23,16 @@ import numpy as np
 
 def galsim_loop(params: dict, n: int) -> np.ndarray:
     import galsim
-
     from astrobench.sim import render
 
     out = np.empty((n, 3, 64, 64), np.float32)
     for i in range(n):
         for b in range(3):
             gal = galsim.Add([
-                galsim.Spergel(render.NU_BULGE, half_light_radius=params["hlr_bulge"][i], flux=params["flux_bulge"][i, b]),
-                galsim.Spergel(render.NU_DISK, half_light_radius=params["hlr_disk"][i], flux=params["flux_disk"][i, b]),
+                galsim.Spergel(render.NU_BULGE, half_light_radius=params["hlr_bulge"][i],
+                               flux=params["flux_bulge"][i, b]),
+                galsim.Spergel(render.NU_DISK, half_light_radius=params["hlr_disk"][i],
+                               flux=params["flux_disk"][i, b]),
             ]).shear(g1=params["g1"][i], g2=params["g2"][i])
             obj = galsim.Convolve(gal, galsim.Moffat(beta=render.MOFFAT_BETA, fwhm=params["psf_fwhm"][i, b]))
             out[i, b] = obj.drawImage(nx=64, ny=64, scale=1.0, offset=(params["dx"][i], params["dy"][i])).array

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -92,8 +93,8 @@ def rewrite(repo: str, branch: str = "main", root: Path | None = None) -> list[P
             src = "".join(cell["source"])
             new_src = _rewrite_text(src, repo, branch)
             if i == 0:  # the title cell's badges always point at this notebook's own path
-                new_src = _COLAB_RE.sub(lambda m: urls(rel, repo, branch)[0], new_src)
-                new_src = _BINDER_RE.sub(lambda m: urls(rel, repo, branch)[1], new_src)
+                colab, binder = urls(rel, repo, branch)
+                new_src = _BINDER_RE.sub(binder, _COLAB_RE.sub(colab, new_src))
             if i == 1:  # the Colab bootstrap clones the repo setting
                 new_src = re.sub(r'REPO = "[^"]*"', f'REPO = "{repo}"', new_src)
                 new_src = re.sub(r'BRANCH = "[^"]*"', f'BRANCH = "{branch}"', new_src)

@@ -27,7 +27,7 @@ def seed_everything(seed: int = 0) -> int:
     import numpy as np
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - legacy global state is what third-party code draws from
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import torch

@@ -21,7 +21,6 @@ def cache(tmp_path, monkeypatch):
 def tiny(cache):
     """A registered, tiny variant of `galaxies` (50 objects) for fast data-layer tests."""
     import _tiny
-
     from astrobench import data
 
     data.register(_tiny.spec())

@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from astrobench import cli
 
 
@@ -60,7 +59,7 @@ def test_predictions_file_errors(tmp_path):
         load_predictions(tmp_path / "missing.npz")
     bad = tmp_path / "pred.npz"
     bad.write_text("not numpy")
-    with pytest.raises(ScoreInputError, match="not a readable .npz"):
+    with pytest.raises(ScoreInputError, match=r"not a readable .npz"):
         load_predictions(bad)
     good = tmp_path / "good.npz"
     np.savez(good, scores=np.arange(3.0))
@@ -83,7 +82,7 @@ def test_metrics_require_names_what_was_expected():
         require(pred, "x", shape=(None, 4))
     with pytest.raises(ScoreInputError, match="NaN"):
         require(pred, "n")
-    with pytest.raises(ScoreInputError, match="expected a int"):
+    with pytest.raises(ScoreInputError, match="expected a int array"):
         require(pred, "x", kind="i")
     with pytest.raises(ScoreInputError, match="at least 10"):
         require(pred, "x", min_rows=10)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from astrobench import data
 from astrobench.data import DataError
 
@@ -26,9 +25,9 @@ def test_registry_lists_galaxies_with_a_card():
 
 
 def test_unknown_name_and_split_are_clear_errors(tiny):
-    with pytest.raises(DataError, match="unknown dataset 'nope'; expected one of: .*galaxies"):
+    with pytest.raises(DataError, match=r"unknown dataset 'nope'; expected one of: .*galaxies"):
         data.load("nope")
-    with pytest.raises(DataError, match="unknown split 'valid'.*train, test"):
+    with pytest.raises(DataError, match=r"unknown split 'valid'.*train, test"):
         data.load(tiny, "valid")
 
 

@@ -1,6 +1,7 @@
 """environment.yml, the pyproject extras and the Makefile name the same dependencies."""
 
 import re
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -30,7 +31,7 @@ def test_environment_yml_lists_exactly_the_package_dependencies():
     proj = pyproject()
     extras = proj["optional-dependencies"]
     names = {_name(r) for r in proj["dependencies"]}
-    for group, reqs in extras.items():
+    for reqs in extras.values():
         names |= {_name(r) for r in reqs if not r.startswith("astrobench")}
     assert env_pip() == names
 
@@ -50,7 +51,7 @@ def test_makefile_installs_all_extras_and_a_torch_the_extras_accept():
     extras = pyproject()["optional-dependencies"]
     floors = {r.split(">=")[1] for reqs in extras.values() for r in reqs if _name(r) == "torch"}
     assert floors, "some extra depends on torch"
-    as_tuple = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+    as_tuple = lambda v: tuple(int(x) for x in v.split("."))
     assert all(as_tuple(pinned) >= as_tuple(f) for f in floors)
     # the conda route uses the same torch (CPU wheels) and python >= 3.10
     env = (ROOT / "environment.yml").read_text()

@@ -3,7 +3,6 @@
 import astropy.units as u
 import numpy as np
 import pytest
-
 from astrobench.sim import galaxies as G
 
 

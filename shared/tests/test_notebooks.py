@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from astrobench import badges
 
 ROOT = badges.repo_root(Path(__file__))

@@ -5,16 +5,16 @@ import hashlib
 import http.server
 import socket
 import threading
+import typing
 from pathlib import Path
 
 import pytest
-
 from astrobench import data
 from astrobench.data import DataError, RemoteSpec
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    requests_seen: list = []
+    requests_seen: typing.ClassVar[list] = []
 
     def log_message(self, *args):
         pass

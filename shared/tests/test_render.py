@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from astrobench.sim import render
 
 galsim = pytest.importorskip("galsim")
@@ -11,7 +10,8 @@ galsim = pytest.importorskip("galsim")
 def random_params(n, rng):
     return dict(
         flux_bulge=rng.uniform(0, 2000, (n, 1)), flux_disk=rng.uniform(100, 2000, (n, 1)),
-        hlr_bulge=np.exp(rng.uniform(np.log(0.3), np.log(6), n)), hlr_disk=np.exp(rng.uniform(np.log(0.8), np.log(12), n)),
+        hlr_bulge=np.exp(rng.uniform(np.log(0.3), np.log(6), n)),
+        hlr_disk=np.exp(rng.uniform(np.log(0.8), np.log(12), n)),
         g1=rng.uniform(-0.5, 0.5, n), g2=rng.uniform(-0.5, 0.5, n),
         psf_fwhm=rng.uniform(2.5, 7, (n, 1)), dx=rng.uniform(-0.5, 0.5, n), dy=rng.uniform(-0.5, 0.5, n),
     )

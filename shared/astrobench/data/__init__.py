@@ -19,8 +19,21 @@ from .cache import atomic_dir, cache_dir, dir_size, locked, write_manifest
 from .errors import DataError
 from .registry import RemoteSpec, SimulatedSpec, register, unregister
 
-__all__ = ["Dataset", "DataError", "RemoteSpec", "SimulatedSpec", "cache_dir", "fetch", "info", "list",
-           "load", "path_of", "register", "status", "unregister"]
+__all__ = [
+    "DataError",
+    "Dataset",
+    "RemoteSpec",
+    "SimulatedSpec",
+    "cache_dir",
+    "fetch",
+    "info",
+    "list",
+    "load",
+    "path_of",
+    "register",
+    "status",
+    "unregister",
+]
 
 
 @dataclass
@@ -51,7 +64,7 @@ class Dataset:
         return f"Dataset({self.name!r}, split={self.split!r}, {shapes}, truth={len(self.truth)} rows)"
 
 
-def list() -> builtins.list:  # noqa: A001 - the documented name
+def list() -> builtins.list:
     """Names of all registered datasets."""
     return sorted(registry.all_specs())
 

@@ -66,7 +66,9 @@ def require(pred: dict, key: str, *, ndim=None, shape=None, kind: str = "f", min
     if ndim is not None and arr.ndim != ndim:
         raise ScoreInputError(f"{key!r} has {arr.ndim} dims {arr.shape}; expected {ndim} dims"
                               + (f" ({want})" if want else ""))
-    if shape is not None and (arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape))):
+    mismatch = shape is not None and (
+        arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)))
+    if mismatch:
         raise ScoreInputError(f"{key!r} has shape {arr.shape}; expected {want}")
     if arr.dtype.kind not in kind:
         raise ScoreInputError(f"{key!r} has dtype {arr.dtype}; expected a {'/'.join(_KINDS[k] for k in kind)} array")
@@ -89,4 +91,5 @@ def split_mode(n: int, dataset: str, split: str = "test") -> bool:
     for mode, size in sizes.items():
         if n == size:
             return mode == "fast"
-    raise ScoreInputError(f"{n} rows; expected the {dataset} {split} split: {sizes['full']} (full) or {sizes['fast']} (FAST)")
+    raise ScoreInputError(
+        f"{n} rows; expected the {dataset} {split} split: {sizes['full']} (full) or {sizes['fast']} (FAST)")

@@ -107,12 +107,12 @@ def sky_sigma() -> np.ndarray:
 @contextlib.contextmanager
 def _numpy_global_seed(seed: int):
     """SkyPy draws from numpy's global RNG: seed it, then restore the caller's state."""
-    state = np.random.get_state()
-    np.random.seed(seed)
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
     try:
         yield
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def _import_skypy():

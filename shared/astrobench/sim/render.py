@@ -19,7 +19,7 @@ A test checks this renderer against GalSim (``shared/tests/test_render.py``).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 from scipy import fft as sfft
@@ -40,7 +40,7 @@ def spergel_cdf(x, nu):
     return 1.0 - x ** (nu + 1) * special.kv(nu + 1, x) / (2.0**nu * special.gamma(nu + 1))
 
 
-@lru_cache(maxsize=None)
+@cache
 def spergel_hlr_over_r0(nu: float) -> float:
     """Half-light radius in units of the scale radius r0 (solves spergel_cdf = 1/2)."""
     return optimize.brentq(lambda x: spergel_cdf(x, nu) - 0.5, 1e-4, 100.0, xtol=1e-12)
