@@ -10,21 +10,25 @@ EXTRAS ?= all,test
 ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
 PY := python
 STAMP := .astrobench-env-installed
+VENV :=
 else
 PY := .venv/bin/python
 STAMP := .venv/.astrobench-installed
+VENV := .venv/bin/python
 endif
 
 export MPLBACKEND ?= Agg
 # the shared package (unit tests + 00_start_here) and every track folder present
 TEST_PATHS := shared $(wildcard generative sbi multimodal anomaly superres)
 
-.PHONY: demo test lab install lint clean-cache
+.PHONY: demo test lab install lint
 
-$(PY):
+.venv/bin/python:
+	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "make: need python3 >= 3.10 (found $$($(PYTHON3) --version 2>&1)); set PYTHON3=..."; exit 2; }
 	$(PYTHON3) -m venv .venv
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml | $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
 	$(PY) -m pip install -e ".[$(EXTRAS)]"
