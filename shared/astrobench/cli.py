@@ -81,10 +81,21 @@ def cmd_fetch(args) -> int:
     for name in names:
         data.registry.get(name)  # validates every name before any work starts
     if args.dry_run:
+        total = 0
+        print(f"{'dataset':24s} {'kind':9s} {'size':>10s}  {'sha256':20s} state")
         for name in names:
             spec = data.registry.get(name)
-            size = f"{spec.size_bytes / 1e6:,.0f} MB" if spec.kind == "remote" else "generated locally"
-            print(f"{name:24s} {spec.kind:9s} {size}")
+            if spec.kind == "remote":
+                cached = data.remote.is_cached(spec)
+                total += 0 if cached else spec.size_bytes
+                sha = "published" if spec.sha256 else "trust-on-first-use"
+                print(f"{name:24s} {spec.kind:9s} {spec.size_bytes / 1e6:8,.0f} MB  {sha:20s} "
+                      f"{'cached' if cached else 'would download from ' + spec.urls[0].split('/')[2]}")
+            else:
+                ready = (data.path_of(name) / "manifest.json").is_file()
+                print(f"{name:24s} {spec.kind:9s} {'-':>10s}  {'(generated)':20s} "
+                      f"{'cached' if ready else 'would generate locally'}")
+        print(f"total to download: {total / 1e9:,.2f} GB")
         return 0
     for name in names:
         print(f"{name}: {data.fetch(name)}")

@@ -86,3 +86,12 @@ def test_metrics_require_names_what_was_expected():
         require(pred, "x", kind="i")
     with pytest.raises(ScoreInputError, match="at least 10"):
         require(pred, "x", min_rows=10)
+
+
+def test_fetch_all_dry_run_prints_sizes_and_total(cache, capsys):
+    assert cli.main(["fetch", "--all", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "galaxy10-decals" in out and "2,540 MB" in out and "published" in out
+    assert "camels-cmd-mtot" in out and "trust-on-first-use" in out
+    assert "total to download: 2.86 GB" in out
+    assert not any(cache.rglob("*.h5"))  # a dry run downloads nothing

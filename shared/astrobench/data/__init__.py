@@ -133,7 +133,8 @@ def load(name: str, split: str = "train", fast=None, seed: int | None = None, pr
             raise DataError(f"dataset {name!r} has no loader yet; the raw file is at {path}")
         content = spec.adapter(path, split, fast)
         meta = {"name": name, "version": spec.version, "split": split, "fast": fast, "path": str(path),
-                "sha256": spec.sha256 or remote.sha256_file(path), "kind": "remote"}
+                "sha256": remote.expected_hash(spec)[0], "hash_origin": remote.expected_hash(spec)[1],
+                "kind": "remote"}
         return _to_dataset(name, split, content, meta)
 
     seed = spec.seed if seed is None else int(seed)

@@ -1,7 +1,7 @@
 """The dataset registry: a name maps to a simulated generator or a remote, checksummed file.
 
 Simulated datasets are declared by modules of ``astrobench.sim`` in a module-level list
-``DATASETS``; remote ones in ``astrobench.data.remote.DATASETS``. Tests and users can add
+``DATASETS``; remote ones in ``astrobench.data.real.DATASETS``. Tests and users can add
 entries with :func:`register`. Modules declaring datasets keep heavy imports (jax, torch,
 skypy) inside functions so that listing datasets stays fast.
 """
@@ -69,14 +69,14 @@ def unregister(name: str) -> None:
 
 def _builtin() -> dict:
     from .. import sim
-    from . import remote
+    from . import real
 
     specs = {}
     for mod in pkgutil.iter_modules(sim.__path__):
         module = importlib.import_module(f"{sim.__name__}.{mod.name}")
         for spec in getattr(module, "DATASETS", ()):
             specs[spec.name] = spec
-    for spec in remote.DATASETS:
+    for spec in real.DATASETS:
         specs[spec.name] = spec
     return specs
 

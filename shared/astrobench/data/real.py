@@ -1,0 +1,200 @@
+"""Real survey and simulation data behind the same ``load`` as the simulated sets.
+
+Each entry is a :class:`RemoteSpec` (URLs with mirrors, size, the owners' sha256 or none, licence,
+citation, the simulated set it can replace) plus an adapter that converts the raw file, once and
+in chunks (the raw file is read lazily, never whole), into the array layout of that simulated set,
+cached as memory-mapped ``.npy`` files. A notebook switches with one variable:
+``DATASET = "galaxy10-decals"`` instead of ``"galaxies"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .cache import atomic_dir, locked, write_manifest
+from .registry import RemoteSpec
+
+ADAPTER_VERSION = "1"
+TEST_FRACTION = 0.1
+SPLIT_SEED = 0
+FAST_SIZES = {"train": 800, "test": 200}
+CHUNK = 256  # rows converted at a time: bounded memory on Binder's 2 GB
+
+
+def _processed(path: Path, build) -> Path:
+    """Run ``build(tmp_dir)`` once per raw file (locked, atomic) and return the processed directory."""
+    out = path.parent / f"processed-v{ADAPTER_VERSION}"
+    if not (out / "manifest.json").is_file():
+        with locked(out):
+            if not (out / "manifest.json").is_file():
+                with atomic_dir(out) as tmp:
+                    meta = build(tmp)
+                    write_manifest(tmp, meta)
+    return out
+
+
+def _split_indices(n: int, groups: np.ndarray | None = None) -> dict:
+    """Seeded train/test split; with ``groups``, whole groups go to one side (no leakage)."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    if groups is None:
+        order = rng.permutation(n)
+        n_test = round(TEST_FRACTION * n)
+        return {"train": np.sort(order[n_test:]), "test": np.sort(order[:n_test])}
+    uniq = rng.permutation(np.unique(groups))
+    n_test = max(1, round(TEST_FRACTION * len(uniq)))
+    test = np.isin(groups, uniq[:n_test])
+    return {"train": np.flatnonzero(~test), "test": np.flatnonzero(test)}
+
+
+def _load_processed(out: Path, split: str, fast: bool) -> dict:
+    content = {}
+    for p in sorted(out.glob(f"{split}.*.npy")):
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        content[p.name[len(split) + 1 : -4]] = arr[: FAST_SIZES[split]] if fast and arr.ndim else arr
+    return content
+
+
+def _write_images(tmp: Path, split: str, source, index: np.ndarray, convert) -> None:
+    """Convert rows ``index`` of ``source`` chunk by chunk into ``<split>.images.npy`` (float32, N x 3 x 64 x 64)."""
+    out = np.lib.format.open_memmap(tmp / f"{split}.images.npy", mode="w+", dtype=np.float32,
+                                    shape=(len(index), 3, 64, 64))
+    for i in range(0, len(index), CHUNK):
+        rows = index[i : i + CHUNK]
+        out[i : i + len(rows)] = convert(source[rows])  # sorted indices: h5py reads just these rows
+    out.flush()
+    del out
+
+
+# ------------------------------------------------------------------ Galaxy10 (DECaLS and SDSS)
+
+def _galaxy10_bin4(images: np.ndarray) -> np.ndarray:
+    """(n, 256, 256, 3) uint8 RGB -> (n, 3, 64, 64) float32 in [0, 1], g, r, z order, 4 x 4 block mean."""
+    x = images.astype(np.float32) / 255.0
+    x = x.reshape(len(x), 64, 4, 64, 4, 3).mean(axis=(2, 4))
+    return x[..., ::-1].transpose(0, 3, 1, 2)  # the colour composites map z->R, r->G, g->B
+
+
+def _galaxy10_crop(images: np.ndarray) -> np.ndarray:
+    """(n, 69, 69, 3) uint8 RGB -> central (n, 3, 64, 64) float32 in [0, 1], g, r, i order."""
+    x = images[:, 2:66, 2:66].astype(np.float32) / 255.0
+    return x[..., ::-1].transpose(0, 3, 1, 2)  # SDSS composites map i->R, r->G, g->B
+
+
+def _galaxy10_adapter(convert, bands):
+    def adapter(path: Path, split: str, fast: bool) -> dict:
+        import h5py
+
+        def build(tmp: Path) -> dict:
+            with h5py.File(path, "r") as f:
+                labels = np.asarray(f["ans"]).astype(np.int64)
+                idx = _split_indices(len(labels))
+                for s, index in idx.items():
+                    _write_images(tmp, s, f["images"], index, convert)
+                    cols = {"label": labels[index], "source_index": index.astype(np.int64)}
+                    for key in ("ra", "dec", "redshift", "pxscale"):
+                        if key in f:
+                            cols[key] = np.asarray(f[key])[index].astype(np.float64)
+                    rec = np.rec.fromarrays(list(cols.values()), names=list(cols))
+                    np.save(tmp / f"{s}.truth.npy", rec, allow_pickle=False)
+            return {"source": path.name, "bands": bands, "adapter_version": ADAPTER_VERSION,
+                    "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION}
+
+        return _load_processed(_processed(path, build), split, fast)
+
+    return adapter
+
+
+GALAXY10_DECALS_CLASSES = ("Disturbed", "Merging", "Round Smooth", "In-between Round Smooth", "Cigar Shaped Smooth",
+                           "Barred Spiral", "Unbarred Tight Spiral", "Unbarred Loose Spiral",
+                           "Edge-on without Bulge", "Edge-on with Bulge")
+
+# ------------------------------------------------------------------ CAMELS CMD 2-D maps
+
+
+def _camels_adapter(path: Path, split: str, fast: bool) -> dict:
+    """CMD maps (n, 256, 256) -> 128^2 tiles as density / mean density, plus 4x4 block-mean LR (superres-fields layout).
+
+    Maps of one simulation are correlated (15 projections per simulation), so the split keeps each
+    simulation on one side.
+    """
+    def build(tmp: Path) -> dict:
+        maps = np.load(path, mmap_mode="r")
+        n_maps = maps.shape[0]
+        sim = np.arange(n_maps) // 15
+        for s, index in _split_indices(n_maps, groups=sim).items():
+            hr = np.lib.format.open_memmap(tmp / f"{s}.hr.npy", mode="w+", dtype=np.float32,
+                                           shape=(4 * len(index), 1, 128, 128))
+            for j, m in enumerate(index):
+                field = np.asarray(maps[m], dtype=np.float64)
+                field = field / field.mean()
+                tiles = field.reshape(2, 128, 2, 128).transpose(0, 2, 1, 3).reshape(4, 128, 128)
+                hr[4 * j : 4 * j + 4, 0] = tiles
+            lr = np.asarray(hr).reshape(len(hr), 1, 32, 4, 32, 4).mean(axis=(3, 5)).astype(np.float32)
+            np.save(tmp / f"{s}.lr.npy", lr, allow_pickle=False)
+            rec = np.rec.fromarrays([np.repeat(index, 4), np.repeat(sim[index], 4), np.tile(np.arange(4), len(index))],
+                                    names=["map_index", "simulation", "tile"])
+            np.save(tmp / f"{s}.truth.npy", rec, allow_pickle=False)
+            hr.flush()
+            del hr
+        return {"source": path.name, "adapter_version": ADAPTER_VERSION, "tile": 128, "lr_factor": 4,
+                "units": "density / mean density of the parent map"}
+
+    return _load_processed(_processed(path, build), split, fast)
+
+
+DATASETS = [
+    RemoteSpec(
+        name="galaxy10-decals",
+        version="1",
+        description="Galaxy10 DECaLS: 17 736 Legacy Survey galaxies in 10 Galaxy Zoo classes, "
+                    "4x4-binned to 3x64x64 (g, r, z colour composites)",
+        tracks=("generative", "anomaly", "superres"),
+        urls=("https://zenodo.org/records/10845026/files/Galaxy10_DECals.h5",
+              "https://www.astro.utoronto.ca/~hleung/shared/Galaxy10/Galaxy10_DECals.h5"),
+        filename="Galaxy10_DECals.h5",
+        size_bytes=2_540_000_000,
+        sha256="19aefc477c41bb7f77ff07599a6b82a038dc042f889a111b0d4d98bb755c1571",
+        hash_source="published by the data's authors in astroNN (docs/source/galaxy10.rst and "
+                    "astroNN.datasets.galaxy10, https://astronn.readthedocs.io/en/latest/galaxy10.html)",
+        licence="see the Zenodo record 10845026 (images: DESI Legacy Imaging Surveys; labels: Galaxy Zoo)",
+        citation="Leung & Bovy (astroNN); Walmsley et al. 2022 (Galaxy Zoo DECaLS); Dey et al. 2019 (Legacy Surveys)",
+        offline_alternative="galaxies",
+        adapter=_galaxy10_adapter(_galaxy10_bin4, ["g", "r", "z"]),
+    ),
+    RemoteSpec(
+        name="galaxy10-sdss",
+        version="1",
+        description="Galaxy10 SDSS: 21 785 SDSS galaxies in 10 Galaxy Zoo classes, central 3x64x64 "
+                    "(g, r, i colour composites)",
+        tracks=("generative", "anomaly"),
+        urls=("https://zenodo.org/records/10844811/files/Galaxy10.h5",),
+        filename="Galaxy10.h5",
+        size_bytes=210_000_000,
+        sha256="969a6b1cefcc36e09fffa86febd2f699a4aa19b837ba0427f01b0bc6ded458af",
+        hash_source="published by the data's authors in astroNN (astroNN.datasets.galaxy10sdss)",
+        licence="see the Zenodo record 10844811 (images: SDSS; labels: Galaxy Zoo 2)",
+        citation="Leung & Bovy (astroNN); Lintott et al. 2008, 2011 (Galaxy Zoo); SDSS",
+        offline_alternative="galaxies",
+        adapter=_galaxy10_adapter(_galaxy10_crop, ["g", "r", "i"]),
+    ),
+    RemoteSpec(
+        name="camels-cmd-mtot",
+        version="1",
+        description="CAMELS Multifield Dataset: total-matter 2-D maps of the IllustrisTNG CV set "
+                    "(405 x 256^2), tiled to 128^2 HR + 32^2 LR pairs",
+        tracks=("superres", "sbi"),
+        urls=("https://users.flatironinstitute.org/~fvillaescusa/priv/DEPnzxoWlaTQ6CjrXqsm0vYi8L7Jy/CMD/2D_maps/data/"
+              "Maps_Mtot_IllustrisTNG_CV_z=0.00.npy",),
+        filename="Maps_Mtot_IllustrisTNG_CV_z=0.00.npy",
+        size_bytes=106_168_448,
+        sha256=None,
+        hash_source="no hash published by CAMELS: trust on first use (recorded beside the file)",
+        licence="see https://camels-multifield-dataset.readthedocs.io (CAMELS data policy)",
+        citation="Villaescusa-Navarro et al. 2021 (CAMELS, ApJ 915, 71); "
+                 "Villaescusa-Navarro et al. 2022 (CMD, ApJS 259, 61)",
+        offline_alternative="superres-fields",
+        adapter=_camels_adapter,
+    ),
+]
