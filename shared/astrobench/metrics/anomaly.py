@@ -1,0 +1,97 @@
+"""Anomaly track: rank the ``galaxies-anomaly`` test split so that the labelled anomalies come first.
+
+Predictions (``astrobench score anomaly PRED.npz``):
+
+==================  ==========  ==================================================================
+key                 shape       meaning
+==================  ==========  ==================================================================
+``score``           (N_test,)   anomaly score per test image, in row order; higher = more anomalous
+``score_<name>``    (N_test,)   optional: other scores to compare (reported under ``compare.<name>``)
+==================  ==========  ==================================================================
+
+N_test is 10000 (full) or 400 (FAST). Metrics (scikit-learn's ``roc_auc_score`` and
+``average_precision_score`` for the first two):
+
+- ``auroc``: area under the ROC curve, all anomaly types together (0.5 = random, 1 = perfect);
+- ``auprc``: average precision (area under the precision-recall curve; random = the anomaly fraction);
+- ``precision_at_1pct``: fraction of anomalies among the top 1 % of scores (what a follow-up
+  budget of 1 % of the survey finds); ``precision_at_50``: the same among the top 50;
+- ``recall_at_1pct_fpr``: fraction of anomalies scored above the threshold that flags 1 % of the
+  normal images, and ``recall_per_type``: the same per anomaly type (which kinds a method misses).
+
+Ties in the top-k are broken by row order (rows are in random order).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import ScoreInputError, require, split_mode
+
+DATASET = "galaxies-anomaly"
+FPR = 0.01
+TOP_FRACTION = 0.01
+TOP_K = 50
+TASKS = ("detect",)
+
+
+def threshold_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float = FPR) -> float:
+    """Threshold t such that ``scores > t`` flags at most ``fpr`` of the normal rows (strict, so ties are safe)."""
+    normal = np.sort(scores[labels == 0])[::-1]
+    k = math.floor(fpr * len(normal))
+    return float(normal[min(k, len(normal) - 1)])
+
+
+def precision_at(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    order = np.argsort(-scores, kind="stable")[:k]
+    return float(labels[order].mean())
+
+
+def anomaly_metrics(scores, labels, types=None) -> dict:
+    """All metrics for one score vector; ``types`` (str per row) adds recall per anomaly type."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels).astype(int)
+    if labels.min() == labels.max():
+        raise ValueError("labels need both normal (0) and anomalous (1) rows")
+    thr = threshold_at_fpr(scores, labels)
+    flagged = scores > thr
+    out = {
+        "auroc": float(roc_auc_score(labels, scores)),
+        "auprc": float(average_precision_score(labels, scores)),
+        "precision_at_1pct": precision_at(scores, labels, max(1, math.ceil(TOP_FRACTION * len(scores)))),
+        "precision_at_50": precision_at(scores, labels, min(TOP_K, len(scores))),
+        "recall_at_1pct_fpr": float(flagged[labels == 1].mean()),
+    }
+    if types is not None:
+        types = np.asarray(types).astype(str)
+        out["recall_per_type"] = {t: float(flagged[types == t].mean())
+                                  for t in sorted(set(types[labels == 1].tolist()))}
+    return out
+
+
+def _truth(fast: bool):
+    from ..data import load
+
+    t = load(DATASET, "test", fast=fast, progress=False).truth
+    return np.asarray(t["is_anomaly"]), np.asarray(t["anomaly_type"]).astype(str)
+
+
+def score(pred: dict, task: str | None = None) -> dict:
+    if task not in (None, *TASKS):
+        raise ScoreInputError(f"unknown task {task!r} for track anomaly; expected one of: {', '.join(TASKS)}")
+    main = require(pred, "score", ndim=1, shape=(None,), kind="fi")
+    fast = split_mode(len(main), DATASET)
+    extra = sorted(k for k in pred if k.startswith("score_"))
+    arrays = {"score": main}
+    for key in extra:
+        arrays[key] = require(pred, key, ndim=1, shape=(len(main),), kind="fi")
+    labels, types = _truth(fast)
+    out = {**anomaly_metrics(main, labels, types), "n_test": len(main), "n_anomalies": int(labels.sum()),
+           "fast": fast}
+    if extra:
+        out["compare"] = {k[len("score_"):]: anomaly_metrics(arrays[k], labels, types) for k in extra}
+    return out
