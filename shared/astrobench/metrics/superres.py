@@ -1,0 +1,186 @@
+"""Super-resolution metrics: PSNR, SSIM, flux conservation, P(k) ratio, one-point PDF distance.
+
+``score({"sr": (N, C, H, W)}, task="superres-galaxies" | "superres-fields")`` loads the test split
+(FAST or full, told apart by N), scores the predictions against HR, and scores bicubic
+upsampling of LR the same way (keys ``*_bicubic``) as the reference every model must beat.
+
+Definitions (all on the test split, in the dataset's units):
+
+* ``psnr``: 10 log10(range^2 / MSE) per image, averaged over images (dB). The data range is the
+  HR image's own peak-to-peak value (max - min over all its bands and pixels), so bright and
+  faint galaxies count equally; computed with ``skimage.metrics.peak_signal_noise_ratio``.
+* ``ssim``: ``skimage.metrics.structural_similarity`` per image (bands as channels, the same data
+  range, default 7x7 uniform window), averaged over images.
+* ``flux_bias``: sum over all test images of (sum(SR) - sum(HR)) / sum of sum(HR), per band then
+  averaged: flux created or destroyed systematically. ``flux_err_median``: median over images
+  and bands of |sum(SR) - sum(HR)| / sum(HR): per-object error, which LR noise limits.
+* ``pk_ratio``: radially averaged power spectrum of the (mean-subtracted) SR images over that of
+  HR, in bins of width 1/N cycles per pixel centred on k = 1/N ... 1/2 (HR Nyquist); ``pk_k`` is
+  the bin centres in cycles per HR pixel. ``pk_worst_half_nyquist`` = max |ratio - 1| over the
+  bins with k <= 1/4 (half the HR Nyquist frequency). At x4 the LR Nyquist frequency is 1/8, so
+  the bins between 1/8 and 1/4 hold scales that LR does not resolve at all: a model must
+  *generate* them; ``pk_worst_lr_nyquist`` is the same worst case over k <= 1/8 only.
+* ``pdf_w1`` (fields only): 1-Wasserstein distance between the one-point distributions of
+  pixel values (density) of SR and HR over the whole test split (the same number as
+  ``scipy.stats.wasserstein_distance``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ScoreInputError, require, split_mode
+
+DATASETS = ("superres-galaxies", "superres-fields")
+SHAPES = {"superres-galaxies": (3, 64, 64), "superres-fields": (1, 128, 128)}
+CHUNK = 256
+
+
+def bicubic(lr: np.ndarray, factor: int, extensive: bool) -> np.ndarray:
+    """Bicubic upsampling (torch's Keys kernel, a = -0.75, align_corners=False) of (N, C, h, w).
+
+    For extensive images (flux per pixel) the result is divided by factor^2 so that it keeps the
+    LR flux; intensive ones (density) keep their values."""
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for i in range(0, len(lr), CHUNK):
+        x = torch.from_numpy(np.asarray(lr[i : i + CHUNK], dtype=np.float64))
+        out.append(F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False).numpy())
+    up = np.concatenate(out) if out else np.zeros((0, *lr.shape[1:2], lr.shape[2] * factor, lr.shape[3] * factor))
+    return (up / factor**2 if extensive else up).astype(np.float32)
+
+
+def data_range(hr: np.ndarray) -> np.ndarray:
+    """Per-image peak-to-peak of HR over all bands and pixels: the PSNR/SSIM data range."""
+    return np.ptp(hr.reshape(len(hr), -1), axis=1)
+
+
+def psnr(hr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+    """Per-image PSNR (dB) on the HR image's own data range; inf where SR == HR."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    rng = data_range(hr)
+    with np.errstate(divide="ignore"):  # identical images: MSE 0 -> +inf, the correct value
+        return np.array([peak_signal_noise_ratio(h.astype(np.float64), s.astype(np.float64), data_range=r)
+                         for h, s, r in zip(hr, sr, rng, strict=True)])
+
+
+def ssim(hr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+    """Per-image SSIM, bands as channels (skimage's structural_similarity)."""
+    from skimage.metrics import structural_similarity
+
+    rng = data_range(hr)
+    return np.array([structural_similarity(h.astype(np.float64), s.astype(np.float64), data_range=r,
+                                           channel_axis=0) for h, s, r in zip(hr, sr, rng, strict=True)])
+
+
+def flux_errors(hr: np.ndarray, sr: np.ndarray) -> tuple[float, float]:
+    """(flux_bias, flux_err_median) as defined in the module docstring."""
+    f_hr = hr.sum(axis=(2, 3), dtype=np.float64)
+    f_sr = sr.sum(axis=(2, 3), dtype=np.float64)
+    bias = float(np.mean((f_sr - f_hr).sum(axis=0) / f_hr.sum(axis=0)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(f_sr - f_hr) / np.abs(f_hr)
+    return bias, float(np.nanmedian(rel))
+
+
+def power_spectrum(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum of (N, C, H, H) images, averaged over images and bands.
+
+    Returns (k, P): k = 1/H ... 1/2 cycles per pixel (bin i holds |k| H in [i - 1/2, i + 1/2))."""
+    n, c, h, w = images.shape
+    if h != w:
+        raise ValueError(f"power_spectrum expects square images, got {h}x{w}")
+    fy, fx = np.meshgrid(np.fft.fftfreq(h) * h, np.fft.fftfreq(w) * w, indexing="ij")
+    idx = np.rint(np.hypot(fx, fy)).astype(int).ravel()
+    nbins = h // 2 + 1
+    counts = np.bincount(idx, minlength=nbins)[:nbins]
+    total = np.zeros(nbins)
+    for i in range(0, n, CHUNK):
+        x = np.asarray(images[i : i + CHUNK], dtype=np.float64)
+        x = x - x.mean(axis=(2, 3), keepdims=True)
+        p = (np.abs(np.fft.fft2(x)) ** 2).sum(axis=(0, 1)).ravel()
+        total += np.bincount(idx, weights=p, minlength=nbins)[:nbins]
+    pk = total / np.maximum(counts, 1) / (n * c * h * w)
+    return np.arange(1, nbins) / h, pk[1:]
+
+
+def pk_ratio(hr: np.ndarray, sr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k in cycles per HR pixel, P_SR / P_HR)."""
+    k, p_hr = power_spectrum(hr)
+    _, p_sr = power_spectrum(sr)
+    return k, p_sr / p_hr
+
+
+def worst_ratio(k: np.ndarray, ratio: np.ndarray, kmax: float) -> float:
+    """max |ratio - 1| over the bins with k <= kmax."""
+    return float(np.max(np.abs(np.asarray(ratio)[np.asarray(k) <= kmax + 1e-9] - 1.0)))
+
+
+def pdf_w1(hr: np.ndarray, sr: np.ndarray) -> float:
+    """1-Wasserstein distance between the one-point pixel distributions of SR and HR.
+
+    For two samples of equal size W1 is the mean absolute difference of the sorted samples (the
+    quantile functions); this equals ``scipy.stats.wasserstein_distance`` (a test checks it) at
+    a sixth of the time on a million pixels."""
+    a = np.sort(np.asarray(sr, np.float64).ravel())
+    b = np.sort(np.asarray(hr, np.float64).ravel())
+    if a.shape != b.shape:
+        raise ValueError(f"pdf_w1 expects equal sizes, got {a.size} and {b.size}")
+    return float(np.mean(np.abs(a - b)))
+
+
+def evaluate(hr: np.ndarray, sr: np.ndarray, factor: int = 4, pdf: bool = False) -> dict:
+    """Every metric of SR against HR (no bicubic reference): a flat dict plus the P(k) curve."""
+    hr, sr = np.asarray(hr), np.asarray(sr)
+    k, ratio = pk_ratio(hr, sr)
+    bias, err = flux_errors(hr, sr)
+    out = {"psnr": float(np.mean(psnr(hr, sr))), "ssim": float(np.mean(ssim(hr, sr))),
+           "pk_worst_half_nyquist": worst_ratio(k, ratio, 0.25),
+           "pk_worst_lr_nyquist": worst_ratio(k, ratio, 0.5 / factor), "flux_bias": bias, "flux_err_median": err}
+    if pdf:
+        out["pdf_w1"] = pdf_w1(hr, sr)
+    out["pk_k"], out["pk_ratio"] = k.tolist(), ratio.tolist()
+    return out
+
+
+def resolve_task(task: str | None, sr_shape: tuple | None = None) -> str:
+    """Dataset name from ``task`` ("superres-fields", or the short "fields"), else from the SR shape."""
+    if task is None:
+        for name, shape in SHAPES.items():
+            if sr_shape is not None and tuple(sr_shape[1:]) == shape:
+                return name
+        want = " or ".join(f"N x {'x'.join(map(str, s))} ({d})" for d, s in SHAPES.items())
+        raise ScoreInputError(f"'sr' has shape {sr_shape}; expected {want}")
+    name = task if task.startswith("superres-") else f"superres-{task}"
+    if name not in DATASETS:
+        raise ScoreInputError(f"unknown superres task {task!r}; expected one of: {', '.join(DATASETS)}")
+    return name
+
+
+def score(pred: dict, task: str | None = None) -> dict:
+    """Score ``pred["sr"]`` (N, C, H, W) against the test split of the task's dataset; see module doc."""
+    from .. import data
+
+    if "sr" not in pred:
+        require(pred, "sr")  # raises: missing key
+    sr_shape = np.shape(pred["sr"])
+    dataset = resolve_task(task, sr_shape)
+    sr = require(pred, "sr", shape=(None, *SHAPES[dataset]), kind="f")
+    fast = split_mode(len(sr), dataset)
+    test = data.load(dataset, "test", fast=fast, progress=False)
+    hr, lr = np.asarray(test.hr), np.asarray(test.lr)
+    cfg = test.meta["config"]
+    fields = dataset == "superres-fields"
+    model = evaluate(hr, sr.astype(np.float32), factor=cfg["factor"], pdf=fields)
+    ref = evaluate(hr, bicubic(lr, cfg["factor"], cfg["extensive"]), factor=cfg["factor"], pdf=fields)
+    out = {}
+    for key in model:
+        if key not in ("pk_k", "pk_ratio"):
+            out[key], out[f"{key}_bicubic"] = model[key], ref[key]
+    out["psnr_gain_db"] = out["psnr"] - out["psnr_bicubic"]
+    out.update(dataset=dataset, fast=fast, n=len(sr), pk_k=model["pk_k"], pk_ratio=model["pk_ratio"],
+               pk_ratio_bicubic=ref["pk_ratio"])
+    return out

@@ -1,0 +1,78 @@
+"""The baseline script: model pieces, CLI errors, and an end-to-end FAST run that `astrobench score` reproduces."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from astrobench import cli
+from astrobench.metrics import superres as m
+
+TRACK_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TRACK_DIR))
+import upsampler  # noqa: E402
+
+
+def test_untrained_model_is_bicubic_and_shapes_match():
+    torch.manual_seed(0)
+    model = upsampler.Upsampler(channels=3, width=8, blocks=1)
+    lr = np.random.default_rng(0).random((2, 3, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        sr = model(torch.from_numpy(lr)).numpy()
+    assert sr.shape == (2, 3, 64, 64)
+    assert np.allclose(sr, m.bicubic(lr, 4, extensive=False), atol=1e-5)  # zero-initialised tail
+
+
+def test_consistency_layer_makes_block_means_equal_lr():
+    torch.manual_seed(1)
+    model = upsampler.Upsampler(channels=1, width=8, blocks=1, consistent=True)
+    torch.nn.init.normal_(model.tail[0].weight)  # a non-trivial correction
+    lr = torch.rand(2, 1, 8, 8) + 0.5
+    with torch.no_grad():
+        sr = model(lr)
+    assert torch.allclose(upsampler.block_mean(sr, 4), lr, atol=1e-5)
+
+
+def test_spectral_loss_and_augment():
+    x = torch.randn(4, 1, 32, 32)
+    assert float(upsampler.spectral_loss(x, x)) == pytest.approx(0.0, abs=1e-10)
+    assert float(upsampler.spectral_loss(0.5 * x, x)) == pytest.approx(np.log(0.25) ** 2, rel=1e-4)
+    lr, hr = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 32, 32)
+    a, b = upsampler.augment(lr, hr, np.random.default_rng(0), patch=4)
+    assert a.shape == (2, 1, 4, 4) and b.shape == (2, 1, 16, 16)
+
+
+def test_normalise_round_trip():
+    rng = np.random.default_rng(3)
+    lr, hr = rng.random((3, 3, 16, 16)) * 50, rng.random((3, 3, 64, 64))
+    x, y, scale = upsampler.normalise(lr, hr, 4, extensive=True)
+    assert np.abs(x).max() == pytest.approx(1.0) and np.allclose(y * scale, hr)
+
+
+def test_bad_cli_input_is_one_line_exit_2(capsys):
+    for argv in (["--dataset", "nosuch"], ["--seed", "x"]):
+        with pytest.raises(SystemExit) as exc:
+            upsampler.parse(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("upsampler.py: error:")
+    assert upsampler.parse(["--dataset", "fields"]).dataset == "superres-fields"
+
+
+@pytest.mark.slow
+def test_fast_run_end_to_end_and_score_reproduces(tmp_path, capsys):
+    out = tmp_path / "run"
+    report = upsampler.main(["--fast", "--dataset", "fields", "--steps", "3", "--out", str(out)])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["track"] == "superres" and saved["dataset"] == "superres-fields"
+    assert saved["config"]["steps_done"] == 3 and saved["versions"]["dataset"]["sha256"]
+    for name in ("predictions.npz", "examples.png", "pk.png", "model.pt", "model_config.json"):
+        assert (out / name).is_file()
+    capsys.readouterr()
+    assert cli.main(["score", "superres:superres-fields", str(out / "predictions.npz")]) == 0
+    rescored = json.loads(capsys.readouterr().out)
+    for key, value in report["metrics"].items():
+        assert rescored[key] == pytest.approx(value), key
+    assert abs(saved["metrics"]["flux_bias"]) < 1e-5  # the consistency layer conserves mass exactly
