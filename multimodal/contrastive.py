@@ -44,7 +44,8 @@ LOGIT_SCALE = 15.5  # AstroCLIP's fixed logit scale (see the docstring)
 LEARN_TEMPERATURE = False
 SPEC_NOISE = 1.0  # augmentation noise, in units of the simulator's per-pixel sigma
 SPEC_MASK_MAX = 48  # widest masked stretch of the 512-pixel spectrum
-MAX_MINUTES = {"full": 20.0, "fast": 1.0}  # safety cap per training run on a busy 2-core CPU
+SPEC_SSL_WEIGHT = 1.0  # spectrum-view-vs-spectrum-view InfoNCE: keeps what only the spectrum knows (redshift)
+MAX_MINUTES = {"full": 45.0, "fast": 5.0}  # safety cap per training run (a busy shared CPU)
 
 
 # ---------------------------------------------------------------- data
@@ -146,11 +147,22 @@ class CLIP(nn.Module):
     def embed_spectrum(self, s):
         return F.normalize(self.spectrum_head(self.spectrum_encoder(s)), dim=-1)
 
-    def loss(self, x, s):
-        """Symmetric InfoNCE: cross-entropy over image->spectrum and spectrum->image similarities."""
-        logits = self.log_scale.clamp(max=math.log(100)).exp() * self.embed_image(x) @ self.embed_spectrum(s).T
-        labels = torch.arange(len(x), device=x.device)
-        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+    def loss(self, x, s, s2=None):
+        """CLIP loss between images and spectra; with a second view ``s2`` of the spectra, plus
+        SPEC_SSL_WEIGHT x the same loss between the two spectrum views (SLIP-style self-supervision)."""
+        scale = self.log_scale.clamp(max=math.log(100)).exp()
+        v = self.embed_spectrum(s)
+        loss = info_nce(self.embed_image(x), v, scale)
+        if s2 is not None and SPEC_SSL_WEIGHT:
+            loss = loss + SPEC_SSL_WEIGHT * info_nce(v, self.embed_spectrum(s2), scale)
+        return loss
+
+
+def info_nce(u, v, scale):
+    """Symmetric InfoNCE: row i of u must pick row i of v among all rows, and vice versa."""
+    logits = scale * u @ v.T
+    labels = torch.arange(len(u), device=u.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
 class RedshiftCNN(nn.Module):
@@ -226,8 +238,9 @@ def train_clip(d: dict, fast: bool, seed: int, device: str, epochs=None):
 
     def batch_loss(idx, gen):
         x = augment_images(d["img_train"][idx], gen).to(device)
-        s = augment_spectra(d["spec_train"][idx], gen, cfg).to(device)
-        return model.loss(x, s)
+        raw = d["spec_train"][idx]
+        s, s2 = augment_spectra(raw, gen, cfg).to(device), augment_spectra(raw, gen, cfg).to(device)
+        return model.loss(x, s, s2)
 
     history = fit(model, batch_loss, len(d["img_train"]), epochs or EPOCHS[mode], BATCH[mode], seed,
                   max_minutes=MAX_MINUTES[mode], desc="CLIP")
@@ -265,12 +278,10 @@ def train_supervised(d: dict, fast: bool, seed: int, device: str, steps: int):
 
 
 def plot(out: Path, pred: dict, hist_clip: list, hist_sup: list, truth) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+    fig = Figure(figsize=(14, 4))
+    ax = fig.subplots(1, 3)
     ax[0].plot(hist_clip, label="CLIP (InfoNCE)")
     ax[0].plot(hist_sup, label="supervised z (MSE, standardised)")
     ax[0].set(xlabel="step", ylabel="training loss", yscale="log", title="training")
@@ -286,7 +297,6 @@ def plot(out: Path, pred: dict, hist_clip: list, hist_sup: list, truth) -> None:
     ax[2].set(xlabel="true z", ylabel="predicted z", title="supervised CNN ceiling (test)")
     fig.tight_layout()
     fig.savefig(out / "clip.png", dpi=90)
-    plt.close(fig)
 
 
 def versions(meta: dict) -> dict:
