@@ -53,8 +53,9 @@ def test_training_reduces_the_loss_deterministically():
         after.append(AE.evaluate(model, x, gain)[0].mean())
     assert runs[0] == runs[1] and after[0] == after[1]
     assert after[0] < 0.6 * before[0]
-    scores, latents, recon = AE.evaluate(model, x, gain)
-    assert scores.shape == (64,) and latents.shape == (64, AE.LATENT) and recon.shape == x.shape
+    scores, latents, recon, top = AE.evaluate(model, x, gain)
+    assert scores.shape == top.shape == (64,) and latents.shape == (64, AE.LATENT) and recon.shape == x.shape
+    assert np.all(top >= scores)  # the worst pixels are worse than the average
 
 
 def test_iforest_ranks_outliers_first():
@@ -90,4 +91,4 @@ def test_fast_run_is_reproduced_by_astrobench_score(tmp_path, monkeypatch):
     cmd = [sys.executable, "-m", "astrobench.cli", "score", "anomaly", str(tmp_path / "predictions.npz")]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert json.loads(proc.stdout) == json.loads(json.dumps(report["metrics"]))
-    assert set(saved["metrics"]["compare"]) == {"iforest_latent", "iforest_pca"}
+    assert set(saved["metrics"]["compare"]) == {"ae_top_pixels", "iforest_latent", "iforest_pca"}
