@@ -66,6 +66,17 @@ def cmd_info(args) -> int:
 def cmd_fetch(args) -> int:
     from . import data
 
+    saved = os.environ.get(data.cache.ENV_VAR)
+    try:
+        return _fetch(args, data)
+    finally:  # --cache-dir applies to this command only (matters when main() runs in-process)
+        if saved is None:
+            os.environ.pop(data.cache.ENV_VAR, None)
+        else:
+            os.environ[data.cache.ENV_VAR] = saved
+
+
+def _fetch(args, data) -> int:
     if args.cache_dir:
         os.environ[data.cache.ENV_VAR] = str(Path(args.cache_dir).expanduser())
         try:

@@ -1,5 +1,6 @@
 """The astrobench command: every subcommand runs, bad input gets one line on stderr and exit 2."""
 
+import os
 import subprocess
 import sys
 
@@ -45,8 +46,9 @@ def test_doctor_reports_versions_cache_and_datasets(cache, capsys):
         (["fetch", "galaxies", "--cache-dir", "/proc/forbidden"], "not writable"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, needle, capsys):
+def test_bad_input_is_one_line_and_exit_2(args, needle, capsys, cache):
     assert cli.main(args) == 2
+    assert os.environ["ASTROBENCH_DATA"] == str(cache)  # --cache-dir must not leak into the process
     err = capsys.readouterr().err
     assert needle in err
     assert err.count("\n") == 1
