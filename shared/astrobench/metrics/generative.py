@@ -327,8 +327,10 @@ def _scalar(pred, key, default):
     return v.item()
 
 
-def score(pred: dict, task: str | None = None) -> dict:
-    """Score generated samples ``pred["images"]`` (N x 3 x 64 x 64, nanomaggies) against the test split."""
+def score(pred: dict, task: str | None = None, *, return_stats: bool = False):
+    """Score generated samples ``pred["images"]`` (N x 3 x 64 x 64, nanomaggies) against the test split.
+
+    ``return_stats=True`` also returns the samples' per-image statistics (for plots, without recomputing)."""
     from ..notebook import fast as fast_mode
 
     dataset = str(task or _scalar(pred, "dataset", "galaxies"))
@@ -339,6 +341,7 @@ def score(pred: dict, task: str | None = None) -> dict:
     gen = statistics(images, sky)
     w = wasserstein(gen, ref)
     w_mean = float(np.mean(list(w.values())))
-    return {"W_ratio": w_mean / w_floor, "W_mean": w_mean, "W_floor": w_floor, "n_samples": len(images),
-            "n_reference": n_ref, "reference": f"{dataset} test ({'FAST' if fast else 'full'})",
-            **{f"W_{s}": v for s, v in w.items()}, **{f"floor_{s}": v for s, v in floor.items()}}
+    result = {"W_ratio": w_mean / w_floor, "W_mean": w_mean, "W_floor": w_floor, "n_samples": len(images),
+              "n_reference": n_ref, "reference": f"{dataset} test ({'FAST' if fast else 'full'})",
+              **{f"W_{s}": v for s, v in w.items()}, **{f"floor_{s}": v for s, v in floor.items()}}
+    return (result, gen) if return_stats else result
