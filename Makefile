@@ -40,9 +40,15 @@ demo: $(STAMP)
 	$(PY) -m astrobench.cli demo --out outputs/demo
 
 # FAST mode everywhere: unit tests, track tests, and every notebook end to end under nbval.
+# Two pytest workers, one BLAS/torch thread each: on 2 cores this beats one worker with two threads
+# (small models spend their time in thread synchronisation); whole files per worker keep each
+# notebook's cells in order.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	ASTROBENCH_FAST=1 $(PY) -m ruff check .
-	ASTROBENCH_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(TEST_PATHS)
+	$(PY) -m ruff check .
+	ASTROBENCH_FAST=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+		$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(TEST_PATHS)
 
 lab: $(STAMP)
 	$(PY) -m pip install -q jupyterlab
