@@ -230,6 +230,9 @@ def plot_pk(result: dict, factor: int = 4, ax=None):
     ax.text(0.25, 0.02, " ½ HR Nyquist", fontsize=7, transform=ax.get_xaxis_transform())
     ax.set(xscale="log", yscale="log", xlabel="k [cycles / HR pixel]", ylabel=r"$P_{SR}(k) / P_{HR}(k)$",
            title=result["dataset"])
+    ticks = [2.0**-i for i in range(int(np.log2(1 / k[0])), 0, -1)]
+    ax.set_xticks(ticks, [f"1/{round(1 / t)}" for t in ticks])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=7)
     return ax
 
