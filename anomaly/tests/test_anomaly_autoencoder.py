@@ -35,7 +35,7 @@ def test_chi2_is_one_for_pure_noise_and_scales_with_poisson():
     assert abs(chi2[:, :, 20:44, 20:44].mean().item() - 1.0) < 0.05  # not inflated where it is bright
     u = torch.asinh(x / AE.STRETCH)
     u_true = torch.asinh(truth / AE.STRETCH)
-    assert abs(AE.chi2_loss(x, u, u_true, gain).item() - chi2.mean().item()) < 0.1  # first-order agreement
+    assert abs(AE.chi2_loss(x, u, u_true, gain).mean().item() - chi2.mean().item()) < 0.1  # first-order agreement
 
 
 def test_training_reduces_the_loss_deterministically():
