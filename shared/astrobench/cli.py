@@ -268,6 +268,10 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
+    except BrokenPipeError:  # `astrobench info galaxies | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (UsageError, DataError, ScoreInputError) as err:
         return _fail(str(err).splitlines()[0]) if not isinstance(err, UsageError) else _fail_usage(err)
 

@@ -97,3 +97,9 @@ def test_fetch_all_dry_run_prints_sizes_and_total(cache, capsys):
     assert "camels-cmd-mtot" in out and "trust-on-first-use" in out
     assert "total to download: 2.86 GB" in out
     assert not any(cache.rglob("*.h5"))  # a dry run downloads nothing
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback():
+    proc = subprocess.run(f"{sys.executable} -m astrobench.cli info galaxies | head -1", shell=True,
+                          capture_output=True, text=True)
+    assert proc.stdout == "# galaxies\n" and "Traceback" not in proc.stderr
