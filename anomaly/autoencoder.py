@@ -1,6 +1,7 @@
 """Anomaly-detection baseline: a convolutional autoencoder trained on (mostly normal) galaxy images.
 
     python anomaly/autoencoder.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
+                                  [--export-onnx PATH]
 
 The autoencoder learns to reproduce the normal population through a 32-number bottleneck, so what it
 cannot reproduce (trails, hot pixels, arcs, companions...) is left in the residual. Pixels are in units
@@ -8,12 +9,15 @@ of the sky noise; the score is the residual chi^2 per pixel, each residual divid
 sqrt(sky^2 + Poisson(source)): a bright galaxy core is allowed a larger residual than the sky, so the
 score measures surprise, not brightness. Compared: IsolationForest on the autoencoder's latents, and
 IsolationForest on a PCA of the pixels. Scored on the labelled test split with ``astrobench.metrics.anomaly``.
+``--export-onnx PATH`` also writes the trained scorer as one ONNX graph (raw nanomaggies in, score out) for a
+telescope site without PyTorch, with PATH.json beside it (inputs, outputs, parity and latency vs PyTorch).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +42,7 @@ STRETCH = 3.0  # network input asinh(x / STRETCH), x in sky-sigma units: linear 
 PCA_COMPONENTS = 32
 PCA_FIT_MAX = 5000  # train rows used to fit the pixel PCA (memory)
 TOP_K = 32  # gallery size
+EDGE_IMAGES = 64  # test images for the ONNX parity check and latency timing (--export-onnx)
 TOP_PIXELS = 20  # a localised variant of the score: mean chi^2 of the 20 worst pixels (compared, not the default)
 
 
@@ -201,6 +206,121 @@ def evaluate(model, x, gain, device="cpu", batch: int = 256):
             torch.cat(tops).numpy())
 
 
+# ---------------------------------------------------------------- deploy at the edge (ONNX)
+
+
+def edge_scorer(model, sky_sigma, gain):
+    """The whole scoring path as one module, so a site needs no pre/post-processing: raw images (N, 3, 64, 64)
+    in nanomaggies, sky-subtracted, bands g,r,z -> (score (N,), top-pixel score (N,), reconstruction in
+    nanomaggies). The noise model (sky sigma, Poisson gain) is baked in as constants of the training data."""
+    import torch
+
+    class EdgeScorer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.register_buffer("sky_sigma", torch.as_tensor(sky_sigma, dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("gain", torch.as_tensor(gain, dtype=torch.float32))
+
+        def forward(self, images):
+            x = images / self.sky_sigma
+            recon = unstretch(forward(self.model, x)[1])
+            chi2 = chi2_map(x, recon, self.gain)
+            top = chi2.flatten(1).topk(TOP_PIXELS, dim=1).values.mean(dim=1)
+            return chi2.mean(dim=(1, 2, 3)), top, recon * self.sky_sigma
+
+    return EdgeScorer().cpu().eval()
+
+
+def onnx_export(module, example, path, input_name: str, output_names, dynamic: dict) -> Path:
+    """torch.onnx's torch.export-based exporter (``dynamo=True``, needs onnxscript): the TorchScript exporter
+    still runs in torch 2.13 but warns that it will be removed. One self-contained file (no external data)."""
+    import warnings
+
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # torch 2.13 calls its own deprecated pytree API while exporting
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        shapes = {input_name: {axis: torch.export.Dim(name) for axis, name in dynamic.items()}}
+        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=list(output_names),
+                          dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
+    return path
+
+
+def onnx_session(path, threads: int | None = None):
+    """An onnxruntime CPU session: all a site needs (pip install onnxruntime numpy)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def latency_ms(fn, images, repeats: int = 3) -> float:
+    """Median over ``repeats`` of the mean wall time per image, one image per call (a site scores as they come)."""
+    fn(images[:1])  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(len(images)):
+            fn(images[i : i + 1])
+        times.append((time.perf_counter() - t0) / len(images))
+    return float(np.median(times) * 1e3)
+
+
+def export_onnx(model, path, sky_sigma, gain, images, threads: int = 1) -> dict:
+    """Export the trained scorer to ``path``, check it against PyTorch on ``images`` (raw, nanomaggies) and time
+    both on the CPU with ``threads`` threads. Returns (and writes to PATH.json) what a site needs to know."""
+    import torch
+
+    edge = edge_scorer(model, sky_sigma, gain)
+    images = np.array(images, dtype=np.float32)  # a writable copy (datasets are read-only memmaps)
+    path = onnx_export(edge, torch.from_numpy(images[:2]), path, "images",
+                       ("score", "score_top_pixels", "reconstruction"), {0: "batch"})
+    session = onnx_session(path, threads)
+    with torch.no_grad():
+        ref = [t.numpy() for t in edge(torch.from_numpy(images))]
+    got = session.run(None, {"images": images})
+    names = ("score", "score_top_pixels", "reconstruction")
+    diffs = {name: float(np.max(np.abs(a - b))) for name, a, b in zip(names, got, ref)}
+    # chi^2 reaches ~1e5 on a saturated star, where float32 spacing is ~1e-2: compare relative to max(|ref|, 1) too
+    rel = {name: float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0))) for name, a, b in zip(names, got, ref)}
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            ms_torch = latency_ms(lambda b: edge(torch.from_numpy(b)), images)
+        ms_ort = latency_ms(lambda b: session.run(None, {"images": b}), images)
+    finally:
+        torch.set_num_threads(old)
+    info = {"model": path.name, "input": {"images": "float32 (N, 3, 64, 64): sky-subtracted nanomaggies per pixel, "
+                                          "bands g, r, z, as astrobench.data.load(...).images"},
+            "outputs": {"score": "(N,) mean chi^2 per pixel; higher = more anomalous",
+                        "score_top_pixels": f"(N,) mean chi^2 of the {TOP_PIXELS} worst pixels",
+                        "reconstruction": "(N, 3, 64, 64) the autoencoder's image, nanomaggies"},
+            "constants": {"sky_sigma": np.asarray(sky_sigma).tolist(), "gain": np.asarray(gain).tolist(),
+                          "stretch": STRETCH},
+            "max_abs_diff_vs_torch": diffs, "max_rel_diff_vs_torch": rel, "parity_images": len(images),
+            "threads": threads,
+            "latency_ms_per_image": {"torch": round(ms_torch, 3), "onnxruntime": round(ms_ort, 3)},
+            "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+            "versions": {p: _version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript")}}
+    path.with_suffix(path.suffix + ".json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def _version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 # ---------------------------------------------------------------- comparisons
 
 
@@ -265,7 +385,8 @@ def versions(meta: dict) -> dict:
     return out
 
 
-def run(fast: bool, out: Path, seed: int = 0, device: str = "auto", dataset: str = DATASET, progress=True):
+def run(fast: bool, out: Path, seed: int = 0, device: str = "auto", dataset: str = DATASET, progress=True,
+        export_onnx_path=None):
     import torch
     from astrobench import metrics, notebook
     from astrobench.data import DataError
@@ -314,6 +435,8 @@ def run(fast: bool, out: Path, seed: int = 0, device: str = "auto", dataset: str
     report = {"track": "anomaly", "task": "detect", "dataset": dataset, "metrics": result, "config": config,
               "versions": versions(test_ds.meta), "seconds": round(time.perf_counter() - t0, 1)}
     (out / "metrics.json").write_text(json.dumps(report, indent=1))
+    if export_onnx_path:  # after metrics.json: the export moves the model to the CPU
+        report["onnx"] = export_onnx(model, export_onnx_path, sky_sigma, gain, test_ds.images[:EDGE_IMAGES])
     return report
 
 
@@ -330,18 +453,25 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--dataset", default=DATASET)
+    p.add_argument("--export-onnx", metavar="PATH", help="also export the trained scorer (raw images -> score) to "
+                   "this ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
     args = p.parse_args(argv)
     from astrobench.data import DataError
     from astrobench.metrics import ScoreInputError
 
     try:
-        report = run(args.fast, Path(args.out), args.seed, args.device, args.dataset)
+        report = run(args.fast, Path(args.out), args.seed, args.device, args.dataset, export_onnx_path=args.export_onnx)
     except (DataError, ScoreInputError) as err:
         print(f"autoencoder.py: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     m = report["metrics"]
     print(f"AUROC {m['auroc']:.4f}  AUPRC {m['auprc']:.4f}  precision@1% {m['precision_at_1pct']:.3f}  "
           f"recall@1%FPR {m['recall_at_1pct_fpr']:.3f}  ({report['seconds']:.0f} s) -> {args.out}")
+    if "onnx" in report:
+        o = report["onnx"]
+        print(f"ONNX -> {args.export_onnx}: max relative diff vs torch {max(o['max_rel_diff_vs_torch'].values()):.1e}; "
+              f"ms per image on {o['threads']} thread(s): onnxruntime {o['latency_ms_per_image']['onnxruntime']:.2f}, "
+              f"torch {o['latency_ms_per_image']['torch']:.2f}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """x4 super-resolution baseline: a compact EDSR-style CNN with a PixelShuffle upsampler.
 
     python superres/upsampler.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda]
-                                 [--dataset superres-galaxies|superres-fields]
+                                 [--dataset superres-galaxies|superres-fields] [--export-onnx PATH]
 
 Trains on the train split, predicts the held-out test split, scores it with the shared scorer
 (``astrobench.metrics.superres.score``, the code behind ``astrobench score superres:<dataset>``)
@@ -11,6 +11,10 @@ and writes metrics.json, predictions.npz (key "sr"), model.pt + model_config.jso
 The network predicts a correction to bicubic upsampling (residual learning, as in VDSR/EDSR):
 all convolutions run at LR resolution and one PixelShuffle (ESPCN, Shi+2016) turns 16 channels
 into a 4x4 block of HR pixels, which keeps it cheap on a CPU.
+
+``--export-onnx PATH`` also writes the trained model, normalisation included (raw LR in the dataset's units
+in, SR in the same units out), as one ONNX file for a telescope site without PyTorch, with PATH.json beside it
+(inputs, outputs, parity and CPU latency vs PyTorch).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ MAX_STEPS = {"full": 30000, "fast": 250}
 TRAIN_SECONDS = {"full": 18 * 60, "fast": 35}  # wall-clock cap: the CPU is shared
 PATCH = {"superres-galaxies": None, "superres-fields": 16}  # LR crop size for training (periodic fields)
 N_EXAMPLES = 4
+EDGE_IMAGES = 32  # test images for the ONNX parity check and latency timing (--export-onnx)
 
 
 def load_pairs(dataset: str, split: str, fast: bool):
@@ -183,6 +188,94 @@ def predict(model, lr: np.ndarray, cfg: dict, device: str = "cpu", batch: int = 
     return (np.concatenate(out) * scale).astype(np.float32)
 
 
+# ---------------------------------------------------------------- deploy at the edge (ONNX)
+
+
+class EdgeUpsampler(nn.Module):
+    """``predict`` as one module, so a site needs no pre/post-processing: raw LR (N, C, h, w) in the dataset's
+    units -> SR (N, C, factor h, factor w) in the HR units (the per-image max |LR| scaling is inside)."""
+
+    def __init__(self, model: Upsampler, extensive: bool):
+        super().__init__()
+        self.model, self.unit = model, float(model.factor**2 if extensive else 1)
+
+    def forward(self, lr):
+        scale = lr.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-8)
+        return self.model(lr / scale) * (scale / self.unit)
+
+
+def onnx_export(module, example, path, input_name: str, output_name: str, dynamic: dict) -> Path:
+    """torch.onnx's torch.export-based exporter (``dynamo=True``, needs onnxscript): the TorchScript exporter
+    still runs in torch 2.13 but warns that it will be removed. One self-contained file (no external data)."""
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # torch 2.13 calls its own deprecated pytree API while exporting
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        shapes = {input_name: {axis: torch.export.Dim(name) for axis, name in dynamic.items()}}
+        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=[output_name],
+                          dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
+    return path
+
+
+def onnx_session(path, threads: int | None = None):
+    """An onnxruntime CPU session: all a site needs (pip install onnxruntime numpy)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def latency_ms(fn, images, repeats: int = 3) -> float:
+    """Median over ``repeats`` of the mean wall time per image, one image per call."""
+    fn(images[:1])  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(len(images)):
+            fn(images[i : i + 1])
+        times.append((time.perf_counter() - t0) / len(images))
+    return float(np.median(times) * 1e3)
+
+
+def export_onnx(model: Upsampler, path, cfg: dict, lr: np.ndarray, threads: int = 1) -> dict:
+    """Export the trained model to ``path`` (batch and LR height/width free), check it against ``predict`` on
+    ``lr`` (raw test LR) and time both on the CPU with ``threads`` threads. Returns (and writes to PATH.json)
+    what a site needs to know."""
+    from importlib import metadata
+
+    edge = EdgeUpsampler(model.cpu().eval(), cfg["extensive"]).eval()
+    lr = np.array(lr, dtype=np.float32)
+    path = onnx_export(edge, torch.from_numpy(lr[:2]), path, "lr", "sr", {0: "batch", 2: "height", 3: "width"})
+    session = onnx_session(path, threads)
+    ref = predict(model, lr, cfg)  # the baseline's own path, normalisation in numpy
+    got = session.run(None, {"lr": lr})[0]
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            ms_torch = latency_ms(lambda b: edge(torch.from_numpy(b)), lr)
+        ms_ort = latency_ms(lambda b: session.run(None, {"lr": b}), lr)
+    finally:
+        torch.set_num_threads(old)
+    units = "nanomaggies per pixel (bands g, r, z)" if cfg["extensive"] else "the field's density contrast units"
+    info = {"model": path.name, "dataset": cfg["dataset"], "factor": cfg["factor"],
+            "input": {"lr": f"float32 (N, {cfg['channels']}, h, w), {units}, as astrobench.data.load(...).lr"},
+            "output": {"sr": f"float32 (N, {cfg['channels']}, {cfg['factor']}h, {cfg['factor']}w), the same "
+                       "units per HR pixel, as astrobench.data.load(...).hr"},
+            "max_abs_diff_vs_torch": float(np.max(np.abs(got - ref))),
+            "max_rel_diff_vs_torch": float(np.max(np.abs(got - ref)) / np.max(np.abs(ref))),
+            "parity_images": len(lr), "threads": threads,
+            "latency_ms_per_image": {"torch": round(ms_torch, 3), "onnxruntime": round(ms_ort, 3)},
+            "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+            "versions": {p: metadata.version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript")}}
+    path.with_suffix(path.suffix + ".json").write_text(json.dumps(info, indent=1))
+    return info
+
+
 def _show(image, dataset: str, scale=None, vmin=None, vmax=None):
     """What to imshow: asinh RGB for galaxies, log10 density for fields."""
     from astrobench.plotting import asinh_rgb
@@ -275,6 +368,8 @@ def parse(argv=None):
     p.add_argument("--steps", type=int, help="override the number of training steps")
     p.add_argument("--minutes", type=float, help="override the training wall-clock cap")
     p.add_argument("--pk-weight", type=float, default=0.0, help="weight of the spectral (P(k)) loss; 0 = plain MSE")
+    p.add_argument("--export-onnx", metavar="PATH", help="also export the trained model (raw LR -> SR) to this "
+                   "ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
     args = p.parse_args(argv)
     name = args.dataset if args.dataset.startswith("superres-") else f"superres-{args.dataset}"
     if name not in DATASETS:
@@ -326,6 +421,12 @@ def main(argv=None) -> dict:
           f"SSIM {result['ssim']:.3f} ({result['ssim_bicubic']:.3f}), P(k) worst |r-1| to half HR Nyquist "
           f"{result['pk_worst_half_nyquist']:.3f} ({result['pk_worst_half_nyquist_bicubic']:.3f}), "
           f"flux bias {result['flux_bias']:+.4f}; {cfg['steps_done']} steps, {seconds} s -> {out}")
+    if args.export_onnx:  # after metrics.json: the export moves the model to the CPU
+        o = report["onnx"] = export_onnx(model, args.export_onnx, cfg, lr_test[:EDGE_IMAGES])
+        ms = o["latency_ms_per_image"]
+        print(f"ONNX -> {args.export_onnx}: max |diff| vs torch {o['max_abs_diff_vs_torch']:.1e} "
+              f"(relative {o['max_rel_diff_vs_torch']:.1e}); ms per image on {o['threads']} thread(s): "
+              f"onnxruntime {ms['onnxruntime']:.2f}, torch {ms['torch']:.2f}")
     return report
 
 

@@ -84,8 +84,13 @@ def test_bad_cli_input_exits_2_with_one_line(args, tmp_path):
 @pytest.mark.slow
 def test_fast_run_is_reproduced_by_astrobench_score(tmp_path, monkeypatch):
     monkeypatch.setitem(AE.EPOCHS, "fast", 1)  # the contract, not the quality: notebooks run the real FAST setting
-    report = AE.run(fast=True, out=tmp_path, seed=0, progress=False)
+    monkeypatch.setattr(AE, "EDGE_IMAGES", 8)
+    onnx = tmp_path / "edge" / "anomaly.onnx"  # --export-onnx (parity in detail: test_anomaly_onnx.py)
+    report = AE.run(fast=True, out=tmp_path, seed=0, progress=False, export_onnx_path=onnx)
+    assert onnx.is_file() and max(report["onnx"]["max_rel_diff_vs_torch"].values()) <= 1e-4
+    assert report["onnx"] == json.loads(onnx.with_suffix(".onnx.json").read_text())
     saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert "onnx" not in saved  # metrics.json as without the flag
     assert set(saved) >= {"track", "task", "dataset", "metrics", "config", "versions", "seconds"}
     assert saved["versions"]["dataset"]["sha256"] and (tmp_path / "topk_gallery.png").is_file()
     cmd = [sys.executable, "-m", "astrobench.cli", "score", "anomaly", str(tmp_path / "predictions.npz")]

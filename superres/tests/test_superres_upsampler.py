@@ -62,10 +62,16 @@ def test_bad_cli_input_is_one_line_exit_2(capsys):
 
 
 @pytest.mark.slow
-def test_fast_run_end_to_end_and_score_reproduces(tmp_path, capsys):
+def test_fast_run_end_to_end_and_score_reproduces(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    report = upsampler.main(["--fast", "--dataset", "fields", "--steps", "3", "--out", str(out)])
+    onnx = tmp_path / "edge" / "fields.onnx"  # --export-onnx (parity in detail: test_superres_onnx.py)
+    monkeypatch.setattr(upsampler, "EDGE_IMAGES", 4)
+    report = upsampler.main(["--fast", "--dataset", "fields", "--steps", "3", "--out", str(out),
+                             "--export-onnx", str(onnx)])
+    assert onnx.is_file() and report["onnx"]["max_abs_diff_vs_torch"] <= 1e-4
+    assert report["onnx"] == json.loads(onnx.with_suffix(".onnx.json").read_text())
     saved = json.loads((out / "metrics.json").read_text())
+    assert "onnx" not in saved  # metrics.json as without the flag
     assert saved["track"] == "superres" and saved["dataset"] == "superres-fields"
     assert saved["config"]["steps_done"] == 3 and saved["versions"]["dataset"]["sha256"]
     for name in ("predictions.npz", "examples.png", "pk.png", "model.pt", "model_config.json"):
