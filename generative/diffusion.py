@@ -24,6 +24,13 @@ Checkpoints (``OUT/checkpoint``): ``model_ema.safetensors`` + ``config.json`` (U
 normalisation, run config) for sampling, and ``train_state.safetensors`` + ``train_state.json``
 (raw weights, AdamW moments, EMA, learning-rate schedule, RNG state) so ``--resume`` continues an
 interrupted run (``--max-minutes`` or ``--stop-after``) to exactly the result of an uninterrupted one.
+
+Scaling (Hugging Face accelerate, the diffusers-examples pattern): the same file runs unchanged under
+``accelerate launch`` (several GPUs, or gloo DDP on CPU cores). Each process trains on its own shard of the
+training images (rank r takes images r, r + P, ...) with its own random stream, so the effective batch is
+batch x processes x ``--grad-accum``; ``--mixed-precision`` (or ``accelerate launch --mixed_precision``)
+turns on fp16/bf16 autocast. Only the main process writes checkpoints, samples, scores and writes
+metrics.json. A plain ``python diffusion.py`` run is one process and gives exactly the numbers it gave before.
 """
 
 from __future__ import annotations
@@ -54,12 +61,12 @@ class CliError(Exception):
     pass
 
 
-def set_threads(n=0):
-    """torch CPU threads: n, or all cores unless the CPU is already busy (then 1: OpenMP spin-waits
-    collapse when cores are oversubscribed; measured 4x slower convolutions at load 9 on 2 cores)."""
+def set_threads(n=0, processes=1):
+    """torch CPU threads: n, or all cores (shared among ``processes``) unless the CPU is already busy (then 1:
+    OpenMP spin-waits collapse when cores are oversubscribed; measured 4x slower convolutions at load 9 on 2 cores)."""
     import torch
 
-    cores = os.cpu_count() or 1
+    cores = max(1, (os.cpu_count() or 1) // processes)
     busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= cores
     torch.set_num_threads(n or (1 if busy else cores))
     return torch.get_num_threads()
@@ -123,7 +130,7 @@ def make_noise_scheduler():
                          prediction_type="v_prediction", timestep_spacing="leading")
 
 
-def save_checkpoint(path, model, ema, opt, lr_sched, gen, step, losses, config):
+def save_checkpoint(path, model, ema, opt, lr_sched, gen, step, losses, config, rng_ranks=None):
     import torch
     from safetensors.torch import save_file
 
@@ -140,6 +147,8 @@ def save_checkpoint(path, model, ema, opt, lr_sched, gen, step, losses, config):
         tensors.update({f"opt.{i}.{k}": torch.as_tensor(v).cpu() for k, v in s.items()})
     tensors.update({f"ema.{i}": p.cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
     tensors["rng"] = gen.get_state()
+    if rng_ranks is not None:  # several processes: every rank's random stream, for an exact resume
+        tensors["rng_ranks"] = rng_ranks
     tensors["losses"] = torch.tensor(losses, dtype=torch.float64)
     save_file(tensors, path / "train_state.safetensors")
     ema_meta = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
@@ -148,7 +157,7 @@ def save_checkpoint(path, model, ema, opt, lr_sched, gen, step, losses, config):
                                                        "ema": ema_meta}, indent=1))
 
 
-def load_checkpoint(path, model, ema, opt, lr_sched, gen):
+def load_checkpoint(path, model, ema, opt, lr_sched, gen, rank=0, processes=1):
     """Restore everything save_checkpoint wrote; returns (step, losses)."""
     from safetensors.torch import load_file
 
@@ -166,7 +175,8 @@ def load_checkpoint(path, model, ema, opt, lr_sched, gen):
     lr_sched.load_state_dict(meta["lr_scheduler"])
     shadow = [t[f"ema.{i}"].to(dev) for i in range(len(ema.shadow_params))]
     ema.load_state_dict({**meta["ema"], "shadow_params": shadow})
-    gen.set_state(t["rng"])
+    ranks = t.get("rng_ranks")
+    gen.set_state(ranks[rank] if ranks is not None and len(ranks) == processes else t["rng"])
     return meta["step"], t["losses"].tolist()
 
 
@@ -184,55 +194,88 @@ def load_model(path):
 # ---------------------------------------------------------------- training
 
 
-def train(x, config, out, resume=False, stop_after=None, max_minutes=None, progress=True, device="cpu"):
-    """Train the DDPM on normalised images ``x`` (N, 3, R, R); returns (EMA model, losses, finished)."""
+def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
+    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
+    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=device == "cpu", mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum)
+
+
+def train(x, config, out, resume=False, stop_after=None, max_minutes=None, progress=True, device="cpu",
+          accelerator=None):
+    """Train the DDPM on normalised images ``x`` (N, 3, R, R); returns (EMA model, losses, finished).
+    Under several processes each trains on its shard of ``x``; only the main process writes checkpoints."""
     import torch
     import torch.nn.functional as F
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
-    model = make_model(config["resolution"], config["channels"], config["layers"], config["seed"]).to(device)
-    ema = EMAModel(model.parameters(), decay=config["ema_decay"], use_ema_warmup=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=WEIGHT_DECAY)
-    lr_sched = get_cosine_schedule_with_warmup(opt, config["warmup"], config["steps"])
-    gen = torch.Generator().manual_seed(config["seed"])  # every random draw of the loop comes from here
+    acc = accelerator or make_accelerator(device, grad_accum=config.get("grad_accum", 1))
+    rank, world, device = acc.process_index, acc.num_processes, acc.device
+    x = x[rank::world]  # this process's shard (all of x in a single process)
+    raw = make_model(config["resolution"], config["channels"], config["layers"], config["seed"]).to(device)
+    ema = EMAModel(raw.parameters(), decay=config["ema_decay"], use_ema_warmup=True)
+    raw_opt = torch.optim.AdamW(raw.parameters(), lr=config["lr"], weight_decay=WEIGHT_DECAY)
+    # the schedule counts optimizer steps, so it is stepped by hand (not prepared: accelerate would step it
+    # once per process)
+    lr_sched = get_cosine_schedule_with_warmup(raw_opt, config["warmup"], config["steps"])
+    model, opt = acc.prepare(raw, raw_opt)  # DDP wrapper + autocast/grad scaler where asked; as-is in one process
+    # every random draw of the loop comes from here; one stream per process (rank 0's is the single-process one)
+    gen = torch.Generator().manual_seed(config["seed"] + 1000 * rank)
     noise_sched = make_noise_scheduler()
     ckpt = Path(out) / CKPT
     step, losses = 0, []
     if resume and (ckpt / "train_state.json").is_file():
-        step, losses = load_checkpoint(ckpt, model, ema, opt, lr_sched, gen)
+        step, losses = load_checkpoint(ckpt, raw, ema, raw_opt, lr_sched, gen, rank, world)
     t0 = time.perf_counter()
-    bar = tqdm(range(step, config["steps"]), desc="training", initial=step, total=config["steps"], disable=not progress)
+    bar = tqdm(range(step, config["steps"]), desc="training", initial=step, total=config["steps"],
+               disable=not progress or not acc.is_main_process)
     model.train()
     for step in bar:
-        batch = x[torch.randint(len(x), (config["batch"],), generator=gen)]
-        k, flip = torch.randint(4, (2,), generator=gen).tolist()  # random orientation, one per batch
-        batch = torch.rot90(batch, k, dims=(2, 3))
-        batch = batch.flip(3) if flip % 2 else batch
-        noise = torch.randn(batch.shape, generator=gen)  # drawn on the CPU: same numbers on any device
-        t = torch.randint(T_TRAIN, (len(batch),), generator=gen)
-        batch, noise, t = batch.to(device), noise.to(device), t.to(device)
-        target = noise_sched.get_velocity(batch, noise, t)  # v = sqrt(abar) eps - sqrt(1 - abar) x0
-        loss = F.mse_loss(model(noise_sched.add_noise(batch, noise, t), t).sample, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-        opt.step()
+        micro = []
+        for _ in range(acc.gradient_accumulation_steps):  # accelerate syncs and steps on the last micro-batch
+            with acc.accumulate(model):
+                idx = torch.randint(len(x), (config["batch"],), generator=gen)
+                if world > 1 and step == 0 and not micro:  # which images this rank saw (the DDP test reads it)
+                    log = {"rank": rank, "processes": world, "first_indices": (idx * world + rank).tolist()}
+                    (Path(out) / f"shard_rank{rank}.json").write_text(json.dumps(log))
+                batch = x[idx]
+                k, flip = torch.randint(4, (2,), generator=gen).tolist()  # random orientation, one per batch
+                batch = torch.rot90(batch, k, dims=(2, 3))
+                batch = batch.flip(3) if flip % 2 else batch
+                noise = torch.randn(batch.shape, generator=gen)  # drawn on the CPU: same numbers on any device
+                t = torch.randint(T_TRAIN, (len(batch),), generator=gen)
+                batch, noise, t = batch.to(device), noise.to(device), t.to(device)
+                target = noise_sched.get_velocity(batch, noise, t)  # v = sqrt(abar) eps - sqrt(1 - abar) x0
+                loss = F.mse_loss(model(noise_sched.add_noise(batch, noise, t), t).sample.float(), target)
+                acc.backward(loss)  # (divided by the accumulation steps)
+                if acc.sync_gradients:
+                    acc.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+                opt.step()  # a no-op until the last micro-batch
+                opt.zero_grad(set_to_none=True)
+            micro.append(loss.item())
         lr_sched.step()
-        ema.step(model.parameters())
-        losses.append(loss.item())
+        ema.step(raw.parameters())
+        losses.append(float(np.mean(micro)))
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         done = step + 1
         out_of_time = max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes
+        if world > 1:  # every process stops at the same step (the main one's clock decides)
+            out_of_time = bool(acc.reduce(torch.tensor([float(out_of_time and acc.is_main_process)],
+                                                       device=device), "sum").item())
         interrupted = out_of_time or (stop_after is not None and done >= stop_after)
         if done % config["ckpt_every"] == 0 or done == config["steps"] or interrupted:
-            save_checkpoint(ckpt, model, ema, opt, lr_sched, gen, done, losses, config)
+            rng_ranks = acc.gather(gen.get_state()[None].to(device)).cpu() if world > 1 else None
+            if acc.is_main_process:
+                save_checkpoint(ckpt, raw, ema, raw_opt, lr_sched, gen, done, losses, config, rng_ranks)
         if interrupted:
             break
+    acc.wait_for_everyone()
     finished = len(losses) >= config["steps"]
-    ema.copy_to(model.parameters())
-    return model.eval(), losses, finished
+    ema.copy_to(raw.parameters())
+    return raw.eval(), losses, finished
 
 
 # ---------------------------------------------------------------- sampling
@@ -319,8 +362,11 @@ def parse_args(argv=None):
     p.add_argument("--stop-after", type=int, help="stop after this many steps, as if interrupted")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores, 1 if the CPU is busy)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
+                   help="autocast on a GPU (default: what `accelerate launch` says, else no)")
     args = p.parse_args(argv)
-    for name in ("steps", "samples", "ddim_steps", "threads", "stop_after"):
+    for name in ("steps", "samples", "ddim_steps", "threads", "stop_after", "grad_accum"):
         v = getattr(args, name)
         if v is not None and v < (0 if name == "threads" else 1):
             raise CliError(f"--{name.replace('_', '-')} {v}: expected a positive integer")
@@ -342,7 +388,11 @@ def main(argv=None):
     if dev == "cuda" and not torch.cuda.is_available():
         raise CliError("--device cuda: no CUDA GPU visible to torch; expected --device cpu or auto")
     dev = "cpu" if dev == "mps" else dev  # mps lacks some ops the UNet uses; the CPU is the safe default
-    set_threads(args.threads)
+    try:
+        acc = make_accelerator(dev, args.mixed_precision, args.grad_accum)
+    except ValueError as err:  # e.g. fp16 without a GPU
+        raise CliError(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}") from None
+    set_threads(args.threads, acc.num_processes)
     seed_everything(args.seed)
     base = dict(FAST if args.fast else FULL)
     for key in ("steps", "samples", "ddim_steps"):
@@ -361,6 +411,7 @@ def main(argv=None):
     y_range = (float(x.min()), float(x.max()))
     config = dict(base, channels=list(base["channels"]), seed=args.seed, resolution=args.resolution,
                   dataset=args.dataset, fast=args.fast, n_train=len(x), threads=torch.get_num_threads(), device=dev,
+                  grad_accum=args.grad_accum, mixed_precision=acc.mixed_precision, processes=acc.num_processes,
                   normalisation={"kind": "asinh", "sky_sigma": sky, "scale": SCALE, "clamp": list(y_range),
                                  "formula": "y = asinh(x / sky_sigma_b) / scale; x = sky_sigma_b sinh(scale y)"})
     out = Path(args.out)
@@ -368,8 +419,11 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     model, losses, finished = train(x, config, out, resume=args.resume, stop_after=args.stop_after,
-                                    max_minutes=args.max_minutes, device=dev)
+                                    max_minutes=args.max_minutes, device=dev, accelerator=acc)
     t_train = time.perf_counter() - t0
+    if not acc.is_main_process:  # sampling and scoring happen once, on the main process
+        acc.end_training()
+        return 0
     if not finished and args.stop_after is not None:
         print(f"stopped after {len(losses)} of {config['steps']} steps; continue with --resume", file=sys.stderr)
         return 0
@@ -407,6 +461,7 @@ def main(argv=None):
               "timing": {"train_s": round(t_train, 1), "sample_s": round(t_sample, 1), "score_s": round(t_score, 1),
                          "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}}
     (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    acc.end_training()
     print(f"W_ratio {metrics['W_ratio']:.3f}  W_mean {metrics['W_mean']:.4f}  W_floor {metrics['W_floor']:.4f}  "
           f"({len(losses)} steps, {result['seconds']:.0f} s) -> {out}")
     return 0

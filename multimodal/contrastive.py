@@ -20,6 +20,13 @@ runs comparable with each other and with AstroCLIP at no cost. Set LEARN_TEMPERA
 Augmentations respect the physics: the sky has no preferred orientation and the PSF is round, so images
 get the 8 flips/90° rotations; spectra get extra noise drawn from the simulator's own noise model and
 a masked stretch (bad pixels, sky lines). No colour jitter: colours are what carries redshift.
+
+Scaling (Hugging Face accelerate): the file runs unchanged under ``accelerate launch``. accelerate shards the
+batches across processes (each process takes every P-th batch of one shared permutation; the InfoNCE
+negatives stay within a process's batch, as they are not gathered across processes), ``--grad-accum``
+accumulates micro-batches and ``--mixed-precision`` turns on autocast on a GPU. Embedding, scoring and
+every file written happen once, on the main process. A plain ``python contrastive.py`` run is one process
+and gives exactly the numbers it gave before.
 """
 
 from __future__ import annotations
@@ -153,6 +160,9 @@ class CLIP(nn.Module):
     def embed_spectrum(self, s):
         return F.normalize(self.spectrum_head(self.spectrum_encoder(s)), dim=-1)
 
+    def forward(self, x, s, s2=None):  # the training loss (forward, so DDP's gradient sync sees the call)
+        return self.loss(x, s, s2)
+
     def loss(self, x, s, s2=None):
         """CLIP loss between images and spectra; with a second view ``s2`` of the spectra, plus
         SPEC_SSL_WEIGHT x the same loss between the two spectrum views (SLIP-style self-supervision)."""
@@ -185,30 +195,79 @@ class RedshiftCNN(nn.Module):
 # ---------------------------------------------------------------- training
 
 
+def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
+    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
+    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=str(device) == "cpu", mixed_precision=mixed_precision,
+                       gradient_accumulation_steps=grad_accum)
+
+
+class EpochPermutation(torch.utils.data.Sampler):
+    """torch.randperm(n, generator) once per epoch, drawn when the epoch starts (RandomSampler draws an extra
+    permutation at the end of each epoch, which would shift the augmentation draws that share ``generator``)."""
+
+    def __init__(self, n: int, generator: torch.Generator):
+        self.n, self.generator = n, generator
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n, generator=self.generator).tolist())
+
+
 def fit(model, batch_loss, n: int, epochs: int, batch: int, seed: int, max_steps=None, max_minutes=None,
-        desc="train") -> list:
-    """AdamW + one-cycle schedule over ``epochs`` (or ``max_steps``); returns the loss per step."""
-    steps = max_steps or epochs * (n // batch)
+        desc="train", accelerator=None, log_dir=None) -> list:
+    """AdamW + one-cycle schedule over ``epochs`` (or ``max_steps``) optimizer steps; returns the loss per step.
+    ``batch_loss(model, idx, gen)``: the loss of the training rows ``idx``, random draws from ``gen``."""
+    acc = accelerator or make_accelerator(next(model.parameters()).device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=WEIGHT_DECAY)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps, pct_start=0.15)
     gen = torch.Generator().manual_seed(seed)
-    history, t0 = [], time.perf_counter()
+    # batches of row indices: torch.randperm(n, generator=gen) each epoch, last partial batch dropped;
+    # accelerate gives each process every P-th batch (and keeps gen in step across processes)
+    sampler = EpochPermutation(n, gen)
+    loader = torch.utils.data.DataLoader(range(n), batch_size=batch, sampler=sampler, drop_last=True)
+    model, opt, loader = acc.prepare(model, opt, loader, device_placement=[True, True, False])
+    rank, world = acc.process_index, acc.num_processes
+    aug = gen if world == 1 else torch.Generator().manual_seed(seed + 1000 * rank)  # own augmentations per rank
+    steps = max_steps or epochs * math.ceil(len(loader) / acc.gradient_accumulation_steps)
+    # stepped by hand once per optimizer step (a prepared scheduler would step once per process)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt.optimizer, max_lr=LR, total_steps=steps, pct_start=0.15)
+    history, micro, t0 = [], [], time.perf_counter()
     model.train()
-    with tqdm(total=steps, desc=desc, unit="step") as bar:
+    with tqdm(total=steps, desc=desc, unit="step", disable=not acc.is_main_process) as bar:
         while len(history) < steps:
-            perm = torch.randperm(n, generator=gen)
-            for i in range(0, n - batch + 1, batch):  # drop the last partial batch
-                loss = batch_loss(perm[i : i + batch], gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+            for idx in loader:
+                if log_dir is not None and world > 1 and not history and not micro:  # read by the DDP test
+                    log = {"rank": rank, "processes": world, "first_indices": idx.tolist()}
+                    (Path(log_dir) / f"shard_rank{rank}_{desc.replace(' ', '_')}.json").write_text(json.dumps(log))
+                with acc.accumulate(model):
+                    loss = batch_loss(model, idx, aug)
+                    acc.backward(loss)  # (divided by the accumulation steps)
+                    opt.step()  # a no-op until the last micro-batch
+                    opt.zero_grad(set_to_none=True)
+                micro.append(loss.item())
+                if not acc.sync_gradients:
+                    continue
                 sched.step()
-                history.append(loss.item())
+                history.append(float(np.mean(micro)))
+                micro = []
                 bar.update()
                 bar.set_postfix(loss=f"{history[-1]:.3f}")
-                if len(history) >= steps or (max_minutes and time.perf_counter() - t0 > 60 * max_minutes):
-                    return history
+                out_of_time = bool(max_minutes and time.perf_counter() - t0 > 60 * max_minutes)
+                if world > 1:  # every process stops at the same step (the main one's clock decides)
+                    flag = torch.tensor([float(out_of_time and acc.is_main_process)], device=acc.device)
+                    out_of_time = bool(acc.reduce(flag, "sum").item())
+                if len(history) >= steps or out_of_time:
+                    break
+            else:
+                continue
+            break
+    acc.wait_for_everyone()
+    acc.unwrap_model(model, keep_fp32_wrapper=False)  # drops the DDP wrapper and the autocast forward
     return history
 
 
@@ -236,20 +295,23 @@ def load_data(dataset: str, fast: bool) -> dict:
             "spec_test": torch.from_numpy(np.array(test.spectra, np.float32))}
 
 
-def train_clip(d: dict, fast: bool, seed: int, device: str, epochs=None):
+def train_clip(d: dict, fast: bool, seed: int, device: str, epochs=None, max_steps=None, accelerator=None,
+               log_dir=None):
     mode = "fast" if fast else "full"
+    acc = accelerator or make_accelerator(device)
+    device = acc.device
     torch.manual_seed(seed)
     model = CLIP(WIDTH[mode], d["spec_train"].shape[1]).to(device)
     cfg = d["cfg"]
 
-    def batch_loss(idx, gen):
+    def batch_loss(m, idx, gen):
         x = augment_images(d["img_train"][idx], gen).to(device)
         raw = d["spec_train"][idx]
         s, s2 = augment_spectra(raw, gen, cfg).to(device), augment_spectra(raw, gen, cfg).to(device)
-        return model.loss(x, s, s2)
+        return m(x, s, s2)
 
     history = fit(model, batch_loss, len(d["img_train"]), epochs or EPOCHS[mode], BATCH[mode], seed,
-                  max_minutes=MAX_MINUTES[mode], desc="CLIP")
+                  max_steps=max_steps, max_minutes=MAX_MINUTES[mode], desc="CLIP", accelerator=acc, log_dir=log_dir)
     return model.eval(), history
 
 
@@ -263,20 +325,26 @@ def embed_all(model: CLIP, d: dict, device: str) -> dict:
     return out
 
 
-def train_supervised(d: dict, fast: bool, seed: int, device: str, steps: int):
-    """Ceiling: RedshiftCNN on the train labels, the same steps, batch, schedule and augmentations."""
+def train_supervised(d: dict, fast: bool, seed: int, device: str, steps: int, accelerator=None):
+    """Ceiling: RedshiftCNN on the train labels, the same steps, batch, schedule and augmentations.
+    Returns (test-set redshift predictions, loss history); the predictions only on the main process."""
     mode = "fast" if fast else "full"
+    acc = accelerator or make_accelerator(device)
+    device = acc.device
     torch.manual_seed(seed)
     model = RedshiftCNN(WIDTH[mode]).to(device)
     z = torch.as_tensor(np.asarray(d["train"].truth["z"], np.float32))
     mu, sd = float(z.mean()), float(z.std())
 
-    def batch_loss(idx, gen):
+    def batch_loss(m, idx, gen):
         x = augment_images(d["img_train"][idx], gen).to(device)
-        return F.mse_loss(model(x), ((z[idx] - mu) / sd).to(device))
+        return F.mse_loss(m(x).float(), ((z[idx] - mu) / sd).to(device))
 
-    history = fit(model, batch_loss, len(z), 0, BATCH[mode], seed + 1, max_steps=steps, desc="supervised z")
+    history = fit(model, batch_loss, len(z), 0, BATCH[mode], seed + 1, max_steps=steps, desc="supervised z",
+                  accelerator=acc)
     model.eval()
+    if not acc.is_main_process:
+        return None, history
     return embed(model, d["img_test"], device) * sd + mu, history
 
 
@@ -313,17 +381,23 @@ def versions(meta: dict) -> dict:
     return v
 
 
-def run(fast: bool, out: Path, seed: int = 0, device: str = "cpu", dataset: str = "galaxies") -> dict:
+def run(fast: bool, out: Path, seed: int = 0, device: str = "cpu", dataset: str = "galaxies", max_steps=None,
+        grad_accum: int = 1, mixed_precision=None, accelerator=None) -> dict | None:
+    """Train, embed, score and write everything; returns the metrics.json dict (None on non-main processes)."""
     from astrobench.metrics import multimodal
     from astrobench.notebook import seed_everything
 
     t0 = time.perf_counter()
+    acc = accelerator or make_accelerator(device, mixed_precision, grad_accum)
     seed_everything(seed)
     out.mkdir(parents=True, exist_ok=True)
     d = load_data(dataset, fast)
-    model, hist_clip = train_clip(d, fast, seed, device)
-    pred = embed_all(model, d, device)
-    pred["supervised_z"], hist_sup = train_supervised(d, fast, seed, device, steps=len(hist_clip))
+    model, hist_clip = train_clip(d, fast, seed, device, max_steps=max_steps, accelerator=acc, log_dir=out)
+    supervised_z, hist_sup = train_supervised(d, fast, seed, device, steps=len(hist_clip), accelerator=acc)
+    if not acc.is_main_process:  # embedding, scoring and files: once, on the main process
+        return None
+    pred = embed_all(model, d, acc.device)
+    pred["supervised_z"] = supervised_z
     np.savez_compressed(out / "predictions.npz", **pred)
     metrics = multimodal.score(pred)  # the same code path as `astrobench score multimodal`
     mode = "fast" if fast else "full"
@@ -332,7 +406,10 @@ def run(fast: bool, out: Path, seed: int = 0, device: str = "cpu", dataset: str 
               "lr": LR, "weight_decay": WEIGHT_DECAY, "logit_scale": float(model.log_scale.exp()),
               "learn_temperature": model.log_scale.requires_grad, "crop": CROP, "spec_noise": SPEC_NOISE,
               "spec_mask_max": SPEC_MASK_MAX, "spec_ssl_weight": SPEC_SSL_WEIGHT, "preprocess": d["cfg"],
-              "n_train": len(d["img_train"]), "n_test": len(d["img_test"])}
+              "n_train": len(d["img_train"]), "n_test": len(d["img_test"]), "max_steps": max_steps,
+              "grad_accum": acc.gradient_accumulation_steps, "mixed_precision": acc.mixed_precision,
+              "processes": acc.num_processes,
+              "loss_first_last": {"first": float(np.mean(hist_clip[:3])), "last": float(np.mean(hist_clip[-3:]))}}
     torch.save(model.state_dict(), out / "clip.pt")
     (out / "clip.config.json").write_text(json.dumps(config, indent=1))
     plot(out, pred, hist_clip, hist_sup, d["test"].truth)
@@ -350,8 +427,15 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--dataset", default="galaxies")
+    p.add_argument("--max-steps", type=int, help="cap on the CLIP optimizer steps (the ceiling gets as many)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
+                   help="autocast on a GPU (default: what `accelerate launch` says, else no)")
     p.error = lambda msg: (print(f"contrastive.py: error: {msg}", file=sys.stderr), sys.exit(2))
     args = p.parse_args(argv)
+    for name in ("max_steps", "grad_accum"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
     from astrobench import data
     from astrobench.notebook import device as pick_device
 
@@ -359,9 +443,16 @@ def main(argv=None) -> int:
     if device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA GPU visible to torch; expected --device cpu or auto")
     try:
-        result = run(args.fast, Path(args.out), args.seed, device, args.dataset)
+        acc = make_accelerator(device, args.mixed_precision, args.grad_accum)
+    except ValueError as err:  # e.g. fp16 without a GPU
+        p.error(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}")
+    try:
+        result = run(args.fast, Path(args.out), args.seed, device, args.dataset, args.max_steps, accelerator=acc)
     except data.DataError as err:
         p.error(str(err).splitlines()[0])
+    acc.end_training()
+    if result is None:  # not the main process
+        return 0
     m = result["metrics"]
     print(json.dumps({k: round(v, 4) for k, v in m.items() if "fewshot" not in k}, indent=1))
     print(f"wrote {args.out}/metrics.json, predictions.npz, clip.png in {result['seconds']} s")
