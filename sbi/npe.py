@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -95,8 +96,10 @@ def train(npe, theta, x, max_epochs: int, max_minutes: float | None = None):
     t0, epochs = time.perf_counter(), 0
     while True:
         target = max_epochs if max_minutes is None else min(max_epochs, epochs + EPOCH_CHUNK)
-        npe.train(training_batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, stop_after_epochs=STOP_AFTER,
-                  max_num_epochs=target, resume_training=epochs > 0, show_train_summary=False)
+        with warnings.catch_warnings():  # sbi warns at every chunk's end that max_num_epochs was reached
+            warnings.filterwarnings("ignore", message="Maximum number of epochs", category=UserWarning)
+            npe.train(training_batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, stop_after_epochs=STOP_AFTER,
+                      max_num_epochs=target, resume_training=epochs > 0, show_train_summary=False)
         epochs = npe._summary["epochs_trained"][-1]
         if epochs < target or epochs >= max_epochs:  # converged (early stop) or out of epochs
             break

@@ -10,7 +10,7 @@ from astrobench.sim.sbi_tasks import get_task
 
 @pytest.fixture(scope="module")
 def reference():
-    return get_task("lightcurve").reference_samples()
+    return get_task("galaxy-profile").reference_samples()
 
 
 def test_c2st_reference_vs_reference_is_chance(reference):
