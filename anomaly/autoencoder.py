@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from astrobench.deploy import latency_ms, onnx_export, onnx_session  # shared with superres
 
 DATASET = "galaxies-anomaly"
 LATENT = 32  # small on purpose: the bottleneck must not have room for the rare patterns
@@ -230,45 +231,6 @@ def edge_scorer(model, sky_sigma, gain):
             return chi2.mean(dim=(1, 2, 3)), top, recon * self.sky_sigma
 
     return EdgeScorer().cpu().eval()
-
-
-def onnx_export(module, example, path, input_name: str, output_names, dynamic: dict) -> Path:
-    """torch.onnx's torch.export-based exporter (``dynamo=True``, needs onnxscript): the TorchScript exporter
-    still runs in torch 2.13 but warns that it will be removed. One self-contained file (no external data)."""
-    import warnings
-
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # torch 2.13 calls its own deprecated pytree API while exporting
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
-        shapes = {input_name: {axis: torch.export.Dim(name) for axis, name in dynamic.items()}}
-        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=list(output_names),
-                          dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
-    return path
-
-
-def onnx_session(path, threads: int | None = None):
-    """An onnxruntime CPU session: all a site needs (pip install onnxruntime numpy)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def latency_ms(fn, images, repeats: int = 3) -> float:
-    """Median over ``repeats`` of the mean wall time per image, one image per call (a site scores as they come)."""
-    fn(images[:1])  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for i in range(len(images)):
-            fn(images[i : i + 1])
-        times.append((time.perf_counter() - t0) / len(images))
-    return float(np.median(times) * 1e3)
 
 
 def export_onnx(model, path, sky_sigma, gain, images, threads: int = 1) -> dict:

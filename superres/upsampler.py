@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from astrobench import data
+from astrobench.deploy import latency_ms, onnx_export, onnx_session  # shared with anomaly
 from astrobench.metrics import superres as metrics
 from astrobench.notebook import device as pick_device
 from astrobench.notebook import fast as fast_mode
@@ -202,43 +203,6 @@ class EdgeUpsampler(nn.Module):
     def forward(self, lr):
         scale = lr.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-8)
         return self.model(lr / scale) * (scale / self.unit)
-
-
-def onnx_export(module, example, path, input_name: str, output_name: str, dynamic: dict) -> Path:
-    """torch.onnx's torch.export-based exporter (``dynamo=True``, needs onnxscript): the TorchScript exporter
-    still runs in torch 2.13 but warns that it will be removed. One self-contained file (no external data)."""
-    import warnings
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # torch 2.13 calls its own deprecated pytree API while exporting
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
-        shapes = {input_name: {axis: torch.export.Dim(name) for axis, name in dynamic.items()}}
-        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=[output_name],
-                          dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
-    return path
-
-
-def onnx_session(path, threads: int | None = None):
-    """An onnxruntime CPU session: all a site needs (pip install onnxruntime numpy)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def latency_ms(fn, images, repeats: int = 3) -> float:
-    """Median over ``repeats`` of the mean wall time per image, one image per call."""
-    fn(images[:1])  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for i in range(len(images)):
-            fn(images[i : i + 1])
-        times.append((time.perf_counter() - t0) / len(images))
-    return float(np.median(times) * 1e3)
 
 
 def export_onnx(model: Upsampler, path, cfg: dict, lr: np.ndarray, threads: int = 1) -> dict:

@@ -1,0 +1,54 @@
+"""Edge deployment helpers shared by the baselines that export to ONNX (anomaly, super-resolution).
+
+A telescope site runs the exported file with onnxruntime and numpy only; these helpers export a torch
+module, open an onnxruntime session and time either side per image.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def onnx_export(module, example, path, input_name: str, output_names, dynamic: dict) -> Path:
+    """Export ``module`` to one self-contained ONNX file with the named dynamic axes of its input.
+
+    Uses torch.onnx's torch.export-based exporter (``dynamo=True``, needs onnxscript): the TorchScript exporter
+    still runs in torch 2.13 but warns that it will be removed.
+    """
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    output_names = [output_names] if isinstance(output_names, str) else list(output_names)
+    with warnings.catch_warnings():  # torch 2.13 calls its own deprecated pytree API while exporting
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        shapes = {input_name: {axis: torch.export.Dim(name) for axis, name in dynamic.items()}}
+        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
+                          dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
+    return path
+
+
+def onnx_session(path, threads: int | None = None):
+    """An onnxruntime CPU session: all a site needs (pip install onnxruntime numpy)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def latency_ms(fn, images, repeats: int = 3) -> float:
+    """Median over ``repeats`` of the mean wall time per image, one image per call (a site scores as they come)."""
+    fn(images[:1])  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(len(images)):
+            fn(images[i : i + 1])
+        times.append((time.perf_counter() - t0) / len(images))
+    return float(np.median(times) * 1e3)
