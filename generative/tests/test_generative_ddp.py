@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from astrobench.testing import accelerate_cpu_command
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -32,11 +25,8 @@ def test_two_process_gloo_ddp_run(tmp_path):
     pytest.importorskip("accelerate")
     from safetensors.torch import load_file
 
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()),
-           str(TRACK_DIR / "diffusion.py"), "--fast", "--device", "cpu", "--threads", "1", "--steps", "12",
-           "--ddim-steps", "2", "--out", str(tmp_path)]
+    cmd = accelerate_cpu_command(TRACK_DIR / "diffusion.py", "--fast", "--device", "cpu", "--threads", "1",
+                                 "--steps", "12", "--ddim-steps", "2", "--out", str(tmp_path))
     env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

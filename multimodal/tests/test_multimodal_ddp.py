@@ -10,31 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from astrobench.testing import accelerate_cpu_command
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 STEPS = 6
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_gloo_ddp_run(tmp_path):
     pytest.importorskip("accelerate")
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()),
-           str(TRACK_DIR / "contrastive.py"), "--fast", "--device", "cpu", "--max-steps", str(STEPS),
-           "--out", str(tmp_path)]
+    cmd = accelerate_cpu_command(TRACK_DIR / "contrastive.py", "--fast", "--device", "cpu", "--max-steps", str(STEPS),
+                                 "--out", str(tmp_path))
     env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
