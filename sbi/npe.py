@@ -11,6 +11,13 @@
    held-out simulations, and the amortisation ratio (reference NUTS time / NPE time per observation).
 
 Writes OUT/metrics.json, OUT/predictions.npz (what `astrobench score sbi:<task>` takes) and figures.
+
+Scaling (Hugging Face accelerate): the file runs unchanged under ``accelerate launch``. What scales is the
+simulation: each of the P processes simulates its own 1/P of the parameter draws (on its own GPU when JAX sees
+one) and the shards are gathered. sbi's training loop is single-process (its early stopping and validation split
+live inside ``NPE.train``, with no DDP hook), so the main process trains the flow on the gathered simulations
+and alone samples, scores and writes files; the others exit. Mixed precision and gradient accumulation do not
+apply (sbi's loop has neither). One process gives exactly the results it gave before.
 """
 
 from __future__ import annotations
@@ -64,6 +71,36 @@ def simulate(task, num_sims: int, seed: int):
     theta = task.sample_prior(num_sims, seed=seed)
     x = task.simulate(theta, seed=seed + 1)
     return torch.from_numpy(theta), torch.from_numpy(x)
+
+
+def simulate_sharded(task, num_sims: int, seed: int, acc, log_dir=None):
+    """``simulate`` split over the accelerate processes: every process draws the same theta, simulates its own
+    contiguous 1/P of the rows (noise keyed by its rank) and gets all shards back in row order. One process:
+    exactly ``simulate``."""
+    import jax
+    import torch
+    from accelerate.utils import gather_object
+
+    rank, world = acc.process_index, acc.num_processes
+    if world == 1:
+        return simulate(task, num_sims, seed)
+    theta = task.sample_prior(num_sims, seed=seed)
+    rows = np.array_split(np.arange(num_sims), world)[rank]
+    devices = jax.devices()  # one GPU per process on a multi-GPU node; the CPU otherwise
+    with jax.default_device(devices[acc.local_process_index % len(devices)]):
+        x = task.simulate(theta[rows], seed=seed + 1 + 1000 * rank)
+    if log_dir is not None:  # read by the DDP test
+        log = {"rank": rank, "processes": world, "rows": [int(rows[0]), int(rows[-1]) + 1]}
+        (Path(log_dir) / f"shard_rank{rank}.json").write_text(json.dumps(log))
+    x = np.concatenate(gather_object([x]))  # list of the P shards, in rank order
+    return torch.from_numpy(theta), torch.from_numpy(x)
+
+
+def make_accelerator(device: str = "cpu"):
+    """The process group under ``accelerate launch``; a plain single process otherwise."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=str(device) == "cpu")
 
 
 def build_npe(task, device: str = "cpu", seed: int = 0, log_dir=None):
@@ -166,10 +203,12 @@ def plot(task, pred, metrics, out: Path):
 
 
 def versions() -> dict:
-    return {p: metadata.version(p) for p in ("astrobench", "sbi", "torch", "jax", "numpyro", "numpy")}
+    return {p: metadata.version(p) for p in ("astrobench", "sbi", "torch", "accelerate", "jax", "numpyro", "numpy")}
 
 
-def run(task_name: str, num_sims: int, fast: bool, out: Path, seed: int = 0, device: str = "cpu") -> dict:
+def run(task_name: str, num_sims: int, fast: bool, out: Path, seed: int = 0, device: str = "cpu",
+        max_epochs: int | None = None) -> dict | None:
+    """The whole baseline; returns metrics.json's content on the main process, None on the others."""
     import torch
     from astrobench.metrics.sbi import score
     from astrobench.notebook import seed_everything
@@ -181,16 +220,21 @@ def run(task_name: str, num_sims: int, fast: bool, out: Path, seed: int = 0, dev
     seed_everything(seed)
     task = get_task(task_name)
     out.mkdir(parents=True, exist_ok=True)
+    acc = make_accelerator(device)
     num_samples = FAST_SAMPLES if fast else NUM_SAMPLES
     config = dict(task=task.name, num_sims=num_sims, fast=fast, seed=seed, device=device, flow=FLOW,
                   embed_dim=EMBED_DIM, cnn=CNN[task.name], batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
-                  max_epochs=FAST_EPOCHS if fast else MAX_EPOCHS, stop_after_epochs=STOP_AFTER,
+                  max_epochs=max_epochs or (FAST_EPOCHS if fast else MAX_EPOCHS), stop_after_epochs=STOP_AFTER,
                   max_minutes=FAST_MINUTES if fast else MAX_MINUTES,
                   num_samples=num_samples, calib_sims=FAST_CALIB_SIMS if fast else CALIB_SIMS,
                   calib_samples=FAST_CALIB_SAMPLES if fast else CALIB_SAMPLES)
     t0 = time.perf_counter()
-    theta, x = simulate(task, num_sims, seed)
+    theta, x = simulate_sharded(task, num_sims, seed, acc, log_dir=out)
     sim_seconds = time.perf_counter() - t0
+    if not acc.is_main_process:  # training, scoring and files: once, on the main process
+        return None
+    if acc.num_processes > 1:
+        config["processes"] = acc.num_processes
     npe = build_npe(task, device, seed, log_dir=out / "tensorboard")
     t0 = time.perf_counter()
     posterior = train(npe, theta, x, config["max_epochs"], config["max_minutes"])
@@ -204,7 +248,8 @@ def run(task_name: str, num_sims: int, fast: bool, out: Path, seed: int = 0, dev
     plot(task, pred, metrics, out)
     summary = npe._summary
     config.update(epochs_trained=int(summary["epochs_trained"][-1]),
-                  best_validation_loss=float(summary["best_validation_loss"][-1]))
+                  best_validation_loss=float(summary["best_validation_loss"][-1]),
+                  training_loss_first_last=[float(summary["training_loss"][0]), float(summary["training_loss"][-1])])
     result = {"track": "sbi", "task": task.name, "dataset": task.name, "metrics": metrics, "config": config,
               "versions": {**versions(), "reference": task.reference_hash()[:16]},
               "seconds": round(time.perf_counter() - t_start, 1),
@@ -236,6 +281,8 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default=None, help="alias of --task (the kit's common flag)")
     p.add_argument("--num-sims", type=int, default=None,
                    help=f"training simulations (default {NUM_SIMS}; FAST {FAST_SIMS})")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help=f"training epochs at most (default {MAX_EPOCHS}; FAST {FAST_EPOCHS})")
     args = p.parse_args(argv)
     task = args.task or args.dataset or DEFAULT_TASK
     if task not in names():
@@ -246,7 +293,13 @@ def main(argv=None) -> int:
     if num_sims < 100:
         print(f"npe.py: error: --num-sims {num_sims}; expected at least 100", file=sys.stderr)
         return 2
-    result = run(task, num_sims, fast, Path(args.out), seed=args.seed, device=pick_device(args.device))
+    if args.max_epochs is not None and args.max_epochs < 1:
+        print(f"npe.py: error: --max-epochs {args.max_epochs}; expected at least 1", file=sys.stderr)
+        return 2
+    result = run(task, num_sims, fast, Path(args.out), seed=args.seed, device=pick_device(args.device),
+                 max_epochs=args.max_epochs)
+    if result is None:  # not the main process
+        return 0
     m = result["metrics"]
     print(f"{task}: C2ST {m['c2st_mean']:.3f} | SBC min KS p {m.get('sbc_ks_pval_min', float('nan')):.3f} | "
           f"TARP ATC {m.get('tarp_atc', float('nan')):.3f} (KS p {m.get('tarp_ks_pval', float('nan')):.3f}) | "

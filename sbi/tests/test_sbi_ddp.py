@@ -1,0 +1,44 @@
+"""Two gloo processes under HF accelerate: the simulations are split between them, the main one trains and scores.
+
+`accelerate launch --cpu --num_processes 2` starts ONE process in accelerate 1.x (its simple launcher only
+spawns several CPU processes through mpirun), so the test launches through torchrun with `--multi_gpu`; the
+script asks for `cpu=True` (``--device cpu``), which makes accelerate pick gloo (DistributedType.MULTI_CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from astrobench.testing import accelerate_cpu_command
+
+TRACK_DIR = Path(__file__).resolve().parents[1]
+SIMS = 400
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run(tmp_path):
+    pytest.importorskip("accelerate")
+    cmd = accelerate_cpu_command(TRACK_DIR / "npe.py", "--fast", "--task", "lightcurve", "--device", "cpu",
+                                 "--num-sims", str(SIMS), "--max-epochs", "8", "--out", str(tmp_path))
+    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # each rank simulated its own half of the rows; together they cover all of them
+    logs = [json.loads((tmp_path / f"shard_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [g["processes"] for g in logs] == [2, 2]
+    assert [g["rows"] for g in logs] == [[0, SIMS // 2], [SIMS // 2, SIMS]]
+    # one set of weights, one metrics.json, scored once
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["c2st.png", "corner_obs0.png", "metrics.json", "npe.pt", "npe_config.json", "predictions.npz",
+                     "sbc_ranks.png", "shard_rank0.json", "shard_rank1.json", "tarp.png", "tensorboard"]
+    assert proc.stdout.count("C2ST") == 1
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    config = result["config"]
+    assert config["processes"] == 2 and config["num_sims"] == SIMS
+    assert 0.5 <= result["metrics"]["c2st_mean"] <= 1.0
+    first, last = config["training_loss_first_last"]
+    assert last < first
