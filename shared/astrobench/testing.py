@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 
@@ -22,3 +23,81 @@ def accelerate_cpu_command(script, *args: str, processes: int = 2) -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
             "--main_process_port", str(free_port()), str(script), *args]
+
+
+# ------------------------------------------------------------------ real datasets, offline
+# Small files in the real formats, served from 127.0.0.1, so that the real-data code paths (download,
+# adapter, a track run with DATASET = "galaxy10-decals") are tested without contacting the real hosts.
+
+
+def write_galaxy10(path, n: int, size: int, seed: int = 0):
+    """A Galaxy10-format HDF5 file: ``images`` (n, size, size, 3) uint8 RGB (R = reddest band), ``ans`` labels
+    and the catalogue columns of the real files. Returns the images."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 200, (n, size, size, 3), dtype=np.uint8)
+    images[..., 0] = 250  # R channel: z (DECaLS) or i (SDSS) -> must end up last
+    images[..., 2] = 10  # B channel: g -> must end up first
+    with h5py.File(path, "w") as f:
+        f["images"] = images
+        f["ans"] = rng.integers(0, 10, n).astype(np.uint8)
+        for key in ("ra", "dec", "redshift", "pxscale"):
+            f[key] = rng.uniform(0, 1, n)
+    return images
+
+
+def write_camels(path, n_maps: int = 30, seed: int = 1):
+    """A CAMELS CMD-format ``.npy``: (n_maps, 256, 256) float32 log-normal maps (15 maps per simulation)."""
+    import numpy as np
+
+    maps = np.random.default_rng(seed).lognormal(0, 1, (n_maps, 256, 256)).astype(np.float32) * 1e10
+    np.save(path, maps)
+    return maps
+
+
+@contextlib.contextmanager
+def serve_directory(root):
+    """Serve ``root`` over HTTP on 127.0.0.1; yields the base URL."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextlib.contextmanager
+def local_real_dataset(name: str, root, as_name: str | None = None, n: int = 40):
+    """Registry entry ``as_name`` (default: ``name`` itself, shadowing the real one) = the real entry ``name``
+    pointed at a small synthetic file in its real format, written under ``root`` and served locally, with that
+    file's sha256. Needs an isolated cache ($ASTROBENCH_DATA)."""
+    import dataclasses
+    import hashlib
+    from pathlib import Path
+
+    from . import data
+
+    spec = data.registry.get(name)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if spec.filename.endswith(".h5"):
+        write_galaxy10(root / spec.filename, n, 256 if "DECals" in spec.filename else 69)
+    else:
+        write_camels(root / spec.filename, n_maps=n)
+    sha = hashlib.sha256((root / spec.filename).read_bytes()).hexdigest()
+    local = as_name or name
+    with serve_directory(root) as base:
+        data.register(dataclasses.replace(spec, name=local, urls=(f"{base}/{spec.filename}",), sha256=sha))
+        try:
+            yield local
+        finally:
+            data.unregister(local)

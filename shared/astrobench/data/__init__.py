@@ -131,8 +131,9 @@ def load(name: str, split: str = "train", fast=None, seed: int | None = None, pr
         path = remote.fetch(spec, progress=progress)
         if spec.adapter is None:
             raise DataError(f"dataset {name!r} has no loader yet; the raw file is at {path}")
-        content = spec.adapter(path, split, fast)
+        content, config = spec.adapter(path, split, fast)
         meta = {"name": name, "version": spec.version, "split": split, "fast": fast, "path": str(path),
+                "seed": config.get("split_seed"), "config": config,
                 "sha256": remote.expected_hash(spec)[0], "hash_origin": remote.expected_hash(spec)[1],
                 "kind": "remote"}
         return _to_dataset(name, split, content, meta)

@@ -3,7 +3,9 @@
 Each entry is a :class:`RemoteSpec` (URLs with mirrors, size, the owners' sha256 or none, licence,
 citation, the simulated set it can replace) plus an adapter that converts the raw file, once and
 in chunks (the raw file is read lazily, never whole), into the array layout of that simulated set,
-cached as memory-mapped ``.npy`` files. A notebook switches with one variable:
+cached as memory-mapped ``.npy`` files. The processed manifest's ``config`` (``Dataset.meta["config"]``)
+carries the keys the tracks read from the simulated sets: ``sky_sigma`` (estimated from the image borders),
+``factor``, ``extensive`` and ``channels`` for super-resolution pairs. A notebook switches with one variable:
 ``DATASET = "galaxy10-decals"`` instead of ``"galaxies"``.
 """
 
@@ -16,11 +18,14 @@ import numpy as np
 from .cache import atomic_dir, locked, write_manifest
 from .registry import RemoteSpec
 
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # bump when the processed layout changes: old caches are rebuilt
 TEST_FRACTION = 0.1
 SPLIT_SEED = 0
 FAST_SIZES = {"train": 800, "test": 200}
 CHUNK = 256  # rows converted at a time: bounded memory on Binder's 2 GB
+LR_FACTOR = 4  # super-resolution pairs: LR = FACTOR x FACTOR block mean of HR (the superres-fields degradation)
+BORDER = 4  # pixels of the image frame used to estimate the background noise
+NOISE_IMAGES = 2000  # training images the noise estimate looks at
 
 
 def _processed(path: Path, build) -> Path:
@@ -30,8 +35,7 @@ def _processed(path: Path, build) -> Path:
         with locked(out):
             if not (out / "manifest.json").is_file():
                 with atomic_dir(out) as tmp:
-                    meta = build(tmp)
-                    write_manifest(tmp, meta)
+                    write_manifest(tmp, {"config": build(tmp)})
     return out
 
 
@@ -48,23 +52,47 @@ def _split_indices(n: int, groups: np.ndarray | None = None) -> dict:
     return {"train": np.flatnonzero(~test), "test": np.flatnonzero(test)}
 
 
-def _load_processed(out: Path, split: str, fast: bool) -> dict:
+def _load_processed(out: Path, split: str, fast: bool) -> tuple[dict, dict]:
+    """(memory-mapped arrays of one split, the processed set's config)."""
+    import json
+
     content = {}
     for p in sorted(out.glob(f"{split}.*.npy")):
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
         content[p.name[len(split) + 1 : -4]] = arr[: FAST_SIZES[split]] if fast and arr.ndim else arr
-    return content
+    with open(out / "manifest.json") as f:
+        return content, json.load(f)["config"]
+
+
+def border_noise(images: np.ndarray) -> list:
+    """Background noise per band: 1.4826 x MAD of each image's outer BORDER-pixel frame, median over images.
+    Floored at a quarter of the 8-bit step of the composites (a clipped, flat sky has MAD 0)."""
+    x = np.asarray(images, dtype=np.float64)
+    frame = np.concatenate([x[..., :BORDER, :].reshape(*x.shape[:2], -1), x[..., -BORDER:, :].reshape(*x.shape[:2], -1),
+                            x[..., BORDER:-BORDER, :BORDER].reshape(*x.shape[:2], -1),
+                            x[..., BORDER:-BORDER, -BORDER:].reshape(*x.shape[:2], -1)], axis=-1)
+    mad = np.median(np.abs(frame - np.median(frame, axis=-1, keepdims=True)), axis=-1)
+    return [float(max(1.4826 * v, 0.25 / 255)) for v in np.median(mad, axis=0)]
+
+
+def _block_mean(x: np.ndarray, factor: int) -> np.ndarray:
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5), dtype=np.float64)
 
 
 def _write_images(tmp: Path, split: str, source, index: np.ndarray, convert) -> None:
     """Convert rows ``index`` of ``source`` chunk by chunk into ``<split>.images.npy`` (float32, N x 3 x 64 x 64)."""
     out = np.lib.format.open_memmap(tmp / f"{split}.images.npy", mode="w+", dtype=np.float32,
                                     shape=(len(index), 3, 64, 64))
+    lr = np.lib.format.open_memmap(tmp / f"{split}.lr.npy", mode="w+", dtype=np.float32,
+                                   shape=(len(index), 3, 64 // LR_FACTOR, 64 // LR_FACTOR))
     for i in range(0, len(index), CHUNK):
         rows = index[i : i + CHUNK]
         out[i : i + len(rows)] = convert(source[rows])  # sorted indices: h5py reads just these rows
+        lr[i : i + len(rows)] = _block_mean(out[i : i + len(rows)], LR_FACTOR)
     out.flush()
-    del out
+    lr.flush()
+    del out, lr
 
 
 # ------------------------------------------------------------------ Galaxy10 (DECaLS and SDSS)
@@ -82,8 +110,8 @@ def _galaxy10_crop(images: np.ndarray) -> np.ndarray:
     return x[..., ::-1].transpose(0, 3, 1, 2)  # SDSS composites map i->R, r->G, g->B
 
 
-def _galaxy10_adapter(convert, bands):
-    def adapter(path: Path, split: str, fast: bool) -> dict:
+def _galaxy10_adapter(convert, bands, pixel_scale):
+    def adapter(path: Path, split: str, fast: bool) -> tuple[dict, dict]:
         import h5py
 
         def build(tmp: Path) -> dict:
@@ -98,8 +126,12 @@ def _galaxy10_adapter(convert, bands):
                             cols[key] = np.asarray(f[key])[index].astype(np.float64)
                     rec = np.rec.fromarrays(list(cols.values()), names=list(cols))
                     np.save(tmp / f"{s}.truth.npy", rec, allow_pickle=False)
-            return {"source": path.name, "bands": bands, "adapter_version": ADAPTER_VERSION,
-                    "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION}
+                train = np.load(tmp / "train.images.npy", mmap_mode="r")[:NOISE_IMAGES]
+            return {"source": path.name, "adapter_version": ADAPTER_VERSION, "split_seed": SPLIT_SEED,
+                    "test_fraction": TEST_FRACTION, "bands": bands, "channels": bands, "pixel_scale": pixel_scale,
+                    "units": "colour-composite intensity in [0, 1] (8-bit, already stretched by the survey)",
+                    "sky_sigma": border_noise(train), "sky_sigma_from": f"1.4826 MAD of the {BORDER}-pixel border",
+                    "factor": LR_FACTOR, "extensive": False, "lr": "block mean over factor x factor HR pixels"}
 
         return _load_processed(_processed(path, build), split, fast)
 
@@ -113,7 +145,7 @@ GALAXY10_DECALS_CLASSES = ("Disturbed", "Merging", "Round Smooth", "In-between R
 # ------------------------------------------------------------------ CAMELS CMD 2-D maps
 
 
-def _camels_adapter(path: Path, split: str, fast: bool) -> dict:
+def _camels_adapter(path: Path, split: str, fast: bool) -> tuple[dict, dict]:
     """CMD maps (n, 256, 256) -> 128^2 tiles as density / mean density, plus 4x4 block-mean LR (superres-fields layout).
 
     Maps of one simulation are correlated (15 projections per simulation), so the split keeps each
@@ -131,15 +163,17 @@ def _camels_adapter(path: Path, split: str, fast: bool) -> dict:
                 field = field / field.mean()
                 tiles = field.reshape(2, 128, 2, 128).transpose(0, 2, 1, 3).reshape(4, 128, 128)
                 hr[4 * j : 4 * j + 4, 0] = tiles
-            lr = np.asarray(hr).reshape(len(hr), 1, 32, 4, 32, 4).mean(axis=(3, 5)).astype(np.float32)
+            lr = _block_mean(np.asarray(hr), LR_FACTOR).astype(np.float32)
             np.save(tmp / f"{s}.lr.npy", lr, allow_pickle=False)
             rec = np.rec.fromarrays([np.repeat(index, 4), np.repeat(sim[index], 4), np.tile(np.arange(4), len(index))],
                                     names=["map_index", "simulation", "tile"])
             np.save(tmp / f"{s}.truth.npy", rec, allow_pickle=False)
             hr.flush()
             del hr
-        return {"source": path.name, "adapter_version": ADAPTER_VERSION, "tile": 128, "lr_factor": 4,
-                "units": "density / mean density of the parent map"}
+        return {"source": path.name, "adapter_version": ADAPTER_VERSION, "tile": 128, "npix_hr": 128, "npix_lr": 32,
+                "factor": LR_FACTOR, "extensive": False, "channels": ["rho"], "box_mpc_h": 25.0 / 2,
+                "units": "density / mean density of the parent map", "lr": "block mean over factor x factor HR cells",
+                "periodic": False}
 
     return _load_processed(_processed(path, build), split, fast)
 
@@ -161,7 +195,7 @@ DATASETS = [
         licence="see the Zenodo record 10845026 (images: DESI Legacy Imaging Surveys; labels: Galaxy Zoo)",
         citation="Leung & Bovy (astroNN); Walmsley et al. 2022 (Galaxy Zoo DECaLS); Dey et al. 2019 (Legacy Surveys)",
         offline_alternative="galaxies",
-        adapter=_galaxy10_adapter(_galaxy10_bin4, ["g", "r", "z"]),
+        adapter=_galaxy10_adapter(_galaxy10_bin4, ["g", "r", "z"], pixel_scale=4 * 0.262),  # arcsec / pixel
     ),
     RemoteSpec(
         name="galaxy10-sdss",
@@ -177,7 +211,7 @@ DATASETS = [
         licence="see the Zenodo record 10844811 (images: SDSS; labels: Galaxy Zoo 2)",
         citation="Leung & Bovy (astroNN); Lintott et al. 2008, 2011 (Galaxy Zoo); SDSS",
         offline_alternative="galaxies",
-        adapter=_galaxy10_adapter(_galaxy10_crop, ["g", "r", "i"]),
+        adapter=_galaxy10_adapter(_galaxy10_crop, ["g", "r", "i"], pixel_scale=0.396),
     ),
     RemoteSpec(
         name="camels-cmd-mtot",

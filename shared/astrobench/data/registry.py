@@ -50,7 +50,7 @@ class RemoteSpec:
     licence: str
     citation: str
     offline_alternative: str  # the simulated dataset to use without network
-    adapter: Callable | None = None  # (path, split, fast) -> dict like a simulated split
+    adapter: Callable | None = None  # (path, split, fast) -> (arrays like a simulated split, config)
     splits: tuple = ("train", "test")
     kind: str = field(default="remote", init=False)
 
