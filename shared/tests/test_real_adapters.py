@@ -80,3 +80,18 @@ def test_registry_entries_are_complete():
         else:
             assert "trust on first use" in spec.hash_source
         assert "Provenance" in data.info(spec.name)["card"]
+
+
+@pytest.mark.parametrize("name", ["camels-cmd-mtot", "galaxy10-decals"])
+def test_superres_scorer_takes_real_pairs(tmp_path, cache, name):
+    from astrobench.metrics import superres
+
+    with local_real_dataset(name, tmp_path / "www", n=30) as local:
+        test = data.load(local, "test", fast=False, progress=False)
+        hr = np.asarray(test.hr if "hr" in test.arrays else test.images)
+        perfect = superres.score({"sr": hr}, task=local)
+        blurred = superres.score({"sr": superres.bicubic(np.asarray(test.lr), 4, False)}, task=local)
+    assert perfect["psnr"] == np.inf and perfect["psnr_bicubic"] < np.inf
+    assert blurred["psnr"] == pytest.approx(perfect["psnr_bicubic"])  # the reference is bicubic of LR
+    assert perfect["fast"] is False and perfect["n"] == len(hr)
+    assert ("pdf_w1" in perfect) == (name == "camels-cmd-mtot")  # density fields also get the one-point PDF

@@ -87,7 +87,14 @@ def split_mode(n: int, dataset: str, split: str = "test") -> bool:
     from ..data import registry
 
     spec = registry.get(dataset)
-    sizes = {mode: spec.sizes[mode][split] for mode in ("fast", "full")}
+    if spec.kind == "remote":  # sizes known once the file is converted; FAST takes the first rows
+        from .. import data
+        from ..data import real
+
+        full = len(data.load(dataset, split, fast=False, progress=False))
+        sizes = {"full": full, "fast": min(real.FAST_SIZES[split], full)}  # equal: the full split
+    else:
+        sizes = {mode: spec.sizes[mode][split] for mode in ("fast", "full")}
     for mode, size in sizes.items():
         if n == size:
             return mode == "fast"

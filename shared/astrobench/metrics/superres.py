@@ -1,6 +1,7 @@
 """Super-resolution metrics: PSNR, SSIM, flux conservation, P(k) ratio, one-point PDF distance.
 
-``score({"sr": (N, C, H, W)}, task="superres-galaxies" | "superres-fields")`` loads the test split
+``score({"sr": (N, C, H, W)}, task="superres-galaxies" | "superres-fields")`` (or a real set with LR pairs:
+"camels-cmd-mtot", "galaxy10-decals", "galaxy10-sdss") loads the test split
 (FAST or full, told apart by N), scores the predictions against HR, and scores bicubic
 upsampling of LR the same way (keys ``*_bicubic``) as the reference every model must beat.
 
@@ -31,8 +32,10 @@ import numpy as np
 
 from . import ScoreInputError, require, split_mode
 
-DATASETS = ("superres-galaxies", "superres-fields")
-SHAPES = {"superres-galaxies": (3, 64, 64), "superres-fields": (1, 128, 128)}
+# the simulated sets first: a bare SR array is matched to the first dataset of its shape
+SHAPES = {"superres-galaxies": (3, 64, 64), "superres-fields": (1, 128, 128),
+          "camels-cmd-mtot": (1, 128, 128), "galaxy10-decals": (3, 64, 64), "galaxy10-sdss": (3, 64, 64)}
+DATASETS = tuple(SHAPES)
 CHUNK = 256
 
 
@@ -154,7 +157,7 @@ def resolve_task(task: str | None, sr_shape: tuple | None = None) -> str:
                 return name
         want = " or ".join(f"N x {'x'.join(map(str, s))} ({d})" for d, s in SHAPES.items())
         raise ScoreInputError(f"'sr' has shape {sr_shape}; expected {want}")
-    name = task if task.startswith("superres-") else f"superres-{task}"
+    name = task if task.startswith("superres-") or task in DATASETS else f"superres-{task}"
     if name not in DATASETS:
         raise ScoreInputError(f"unknown superres task {task!r}; expected one of: {', '.join(DATASETS)}")
     return name
@@ -171,9 +174,9 @@ def score(pred: dict, task: str | None = None) -> dict:
     sr = require(pred, "sr", shape=(None, *SHAPES[dataset]), kind="f")
     fast = split_mode(len(sr), dataset)
     test = data.load(dataset, "test", fast=fast, progress=False)
-    hr, lr = np.asarray(test.hr), np.asarray(test.lr)
+    hr, lr = np.asarray(test.hr if "hr" in test.arrays else test.images), np.asarray(test.lr)  # Galaxy10: images
     cfg = test.meta["config"]
-    fields = dataset == "superres-fields"
+    fields = cfg["channels"] == ["rho"]  # density fields (simulated or CAMELS): also the one-point PDF
     model = evaluate(hr, sr.astype(np.float32), factor=cfg["factor"], pdf=fields)
     ref = evaluate(hr, bicubic(lr, cfg["factor"], cfg["extensive"]), factor=cfg["factor"], pdf=fields)
     out = {}
