@@ -47,7 +47,7 @@ def test_recall_per_type_and_fpr_threshold():
 
 @pytest.fixture(scope="module")
 def fast_truth():
-    return M._truth(fast=True)
+    return M.truth(fast=True)
 
 
 def test_score_uses_the_fast_test_split(fast_truth):

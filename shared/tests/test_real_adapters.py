@@ -95,3 +95,18 @@ def test_superres_scorer_takes_real_pairs(tmp_path, cache, name):
     assert blurred["psnr"] == pytest.approx(perfect["psnr_bicubic"])  # the reference is bicubic of LR
     assert perfect["fast"] is False and perfect["n"] == len(hr)
     assert ("pdf_w1" in perfect) == (name == "camels-cmd-mtot")  # density fields also get the one-point PDF
+
+
+def test_anomaly_scorer_takes_galaxy10_decals_with_zoo_classes_as_anomalies(tmp_path, cache):
+    from astrobench.metrics import ScoreInputError, anomaly, score
+
+    with local_real_dataset("galaxy10-decals", tmp_path / "www", n=60):
+        test = data.load("galaxy10-decals", "test", fast=False, progress=False)
+        labels, types = anomaly.truth("galaxy10-decals")
+        assert np.array_equal(labels, np.isin(test.truth["label"], [0, 1]))
+        assert set(types[labels == 1]) <= {"disturbed", "merging"} and set(types[labels == 0]) == {"none"}
+        perfect = score("anomaly:galaxy10-decals", {"score": labels + 0.1 * np.arange(len(labels)) / len(labels)})
+        same = score("anomaly", {"score": labels.astype(float), "dataset": np.array("galaxy10-decals")})
+        with pytest.raises(ScoreInputError, match="expected one of"):
+            score("anomaly", {"score": labels.astype(float), "dataset": np.array("galaxies")})
+    assert perfect["auroc"] == 1.0 and perfect["n_test"] == len(test) and same["auroc"] == 1.0

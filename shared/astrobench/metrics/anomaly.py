@@ -9,8 +9,10 @@ key                 shape       meaning
 ``score_<name>``    (N_test,)   optional: other scores to compare (reported under ``compare.<name>``)
 ==================  ==========  ==================================================================
 
-N_test is 10000 (full) or 400 (FAST). Metrics (scikit-learn's ``roc_auc_score`` and
-``average_precision_score`` for the first two):
+N_test is 10000 (full) or 400 (FAST). Real data (``astrobench score anomaly:galaxy10-decals PRED.npz``, or a
+``dataset`` key in PRED): the test split of Galaxy10 DECaLS, where the Galaxy Zoo classes "Disturbed" and
+"Merging" count as the anomalies (types ``disturbed``, ``merging``) and every other class as normal.
+Metrics (scikit-learn's ``roc_auc_score`` and ``average_precision_score`` for the first two):
 
 - ``auroc``: area under the ROC curve, all anomaly types together (0.5 = random, 1 = perfect);
 - ``auprc``: average precision (area under the precision-recall curve; random = the anomaly fraction);
@@ -31,10 +33,12 @@ import numpy as np
 from . import ScoreInputError, require, split_mode
 
 DATASET = "galaxies-anomaly"
+# real sets: the Galaxy Zoo classes that stand out from the regular galaxy population (label -> type)
+REAL_ANOMALIES = {"galaxy10-decals": {0: "disturbed", 1: "merging"}}
 FPR = 0.01
 TOP_FRACTION = 0.01
 TOP_K = 50
-TASKS = ("detect",)
+TASKS = ("detect", *REAL_ANOMALIES)  # "detect": the simulated galaxies-anomaly set
 
 
 def threshold_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float = FPR) -> float:
@@ -73,23 +77,39 @@ def anomaly_metrics(scores, labels, types=None) -> dict:
     return out
 
 
-def _truth(fast: bool):
-    from ..data import load
+def truth(dataset: str = DATASET, fast: bool = False, table=None):
+    """(is_anomaly 0/1, type per row; "none" for normal rows) of a dataset's test split, or of ``table``."""
+    if table is None:
+        from ..data import load
 
-    t = load(DATASET, "test", fast=fast, progress=False).truth
-    return np.asarray(t["is_anomaly"]), np.asarray(t["anomaly_type"]).astype(str)
+        table = load(dataset, "test", fast=fast, progress=False).truth
+    if "is_anomaly" in table.colnames:
+        return np.asarray(table["is_anomaly"]), np.asarray(table["anomaly_type"]).astype(str)
+    if dataset in REAL_ANOMALIES and "label" in table.colnames:
+        names = REAL_ANOMALIES[dataset]
+        label = np.asarray(table["label"])
+        types = np.array([names.get(int(v), "none") for v in label])
+        return (types != "none").astype(np.int64), types
+    raise ScoreInputError(f"dataset {dataset!r} has no anomaly labels; expected one of: {', '.join(_datasets())}")
+
+
+def _datasets():
+    return (DATASET, *REAL_ANOMALIES)
 
 
 def score(pred: dict, task: str | None = None) -> dict:
     if task not in (None, *TASKS):
         raise ScoreInputError(f"unknown task {task!r} for track anomaly; expected one of: {', '.join(TASKS)}")
+    dataset = task if task in REAL_ANOMALIES else str(np.asarray(pred.get("dataset", DATASET)))
+    if dataset not in _datasets():
+        raise ScoreInputError(f"'dataset' is {dataset!r}; expected one of: {', '.join(_datasets())}")
     main = require(pred, "score", ndim=1, shape=(None,), kind="fi")
-    fast = split_mode(len(main), DATASET)
+    fast = split_mode(len(main), dataset)
     extra = sorted(k for k in pred if k.startswith("score_"))
     arrays = {"score": main}
     for key in extra:
         arrays[key] = require(pred, key, ndim=1, shape=(len(main),), kind="fi")
-    labels, types = _truth(fast)
+    labels, types = truth(dataset, fast)
     out = {**anomaly_metrics(main, labels, types), "n_test": len(main), "n_anomalies": int(labels.sum()),
            "fast": fast}
     if extra:
