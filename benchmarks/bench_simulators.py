@@ -5,7 +5,9 @@
 Reports 3-band 64x64 galaxy images per second for
   * the numpy renderer (adaptive FFT boxes, scipy FFT on all cores), used to build the datasets;
   * the same renderer traced by JAX (jit + one fixed box), which runs unchanged on a GPU: JAX places
-    arrays on its default device, so no code changes between a laptop and a GPU node.
+    arrays on its default device, so no code changes between a laptop and a GPU node;
+and, for the SBI track's JAX simulators (jit + vmap, ``task.simulate``), simulations per second of each task
+(``--sbi-sims`` per task, after one warm-up call of the same size).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4096, help="galaxies per measurement")
     ap.add_argument("--batch", type=int, default=256, help="galaxies per call")
+    ap.add_argument("--sbi-sims", type=int, default=10_000, help="simulations per SBI task")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
 
@@ -54,6 +57,16 @@ def main(argv=None) -> int:
     ref = render.render(batches[0], pad=render.PAD)
     out["jax_vs_numpy_max_diff_over_peak"] = float(
         np.max(np.abs(np.asarray(fn(as_jax[0])) - ref)) / ref.max())
+
+    from astrobench.sim.sbi_tasks import get_task, names
+
+    for name in names():
+        task = get_task(name)
+        theta = task.sample_prior(args.sbi_sims, seed=0)
+        task.simulate(theta, seed=1)  # compile every chunk shape once
+        t0 = time.perf_counter()
+        task.simulate(theta, seed=2)
+        out[f"sbi_{name}_sims_per_s"] = round(args.sbi_sims / (time.perf_counter() - t0), 1)
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as f:
