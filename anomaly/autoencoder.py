@@ -1,7 +1,7 @@
 """Anomaly-detection baseline: a convolutional autoencoder trained on (mostly normal) galaxy images.
 
     python anomaly/autoencoder.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
-                                  [--export-onnx PATH]
+                                  [--export-onnx PATH] [--max-steps N] [--grad-accum N] [--mixed-precision P]
 
 The autoencoder learns to reproduce the normal population through a 32-number bottleneck, so what it
 cannot reproduce (trails, hot pixels, arcs, companions...) is left in the residual. Pixels are in units
@@ -11,12 +11,20 @@ score measures surprise, not brightness. Compared: IsolationForest on the autoen
 IsolationForest on a PCA of the pixels. Scored on the labelled test split with ``astrobench.metrics.anomaly``.
 ``--export-onnx PATH`` also writes the trained scorer as one ONNX graph (raw nanomaggies in, score out) for a
 telescope site without PyTorch, with PATH.json beside it (inputs, outputs, parity and latency vs PyTorch).
+
+Scaling (Hugging Face accelerate): the file runs unchanged under ``accelerate launch``. accelerate shards the
+batches across processes (each takes every P-th batch of one shared permutation, flips from its own random
+stream), ``--grad-accum`` accumulates micro-batches and ``--mixed-precision`` turns on autocast on a GPU; the
+wall-clock cap is the main process's clock, so all processes anneal and stop at the same step. Scoring, the
+IsolationForest comparisons, the ONNX export and every file written happen once, on the main process. A plain
+``python autoencoder.py`` run is one process and gives exactly the numbers it gave before.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -76,6 +84,10 @@ def to_sigma(images, sky_sigma) -> np.ndarray:
 def build_model(widths=WIDTHS["full"], latent: int = LATENT):
     import torch.nn as nn
 
+    class Autoencoder(nn.ModuleDict):
+        def forward(self, x):  # training calls the model, so DDP's gradient sync and autocast see the call
+            return forward(self, x)
+
     c1, c2, c3, c4 = widths
     act = nn.GELU
     encoder = nn.Sequential(
@@ -93,7 +105,7 @@ def build_model(widths=WIDTHS["full"], latent: int = LATENT):
         nn.Conv2d(c1, c1, 3, padding=1), act(),
         nn.ConvTranspose2d(c1, 3, 4, 2, 1),  # 64
     )
-    return nn.ModuleDict({"encoder": encoder, "decoder": decoder})
+    return Autoencoder({"encoder": encoder, "decoder": decoder})
 
 
 def forward(model, x):
@@ -140,49 +152,98 @@ def lr_at(progress: float, lr: float = LR, warmup: float = 0.05) -> float:
     return 0.5 * lr * (1 + np.cos(np.pi * min(1.0, (progress - warmup) / (1 - warmup))))
 
 
-def train(model, x_train, gain, epochs, seed, device="cpu", max_seconds=None, progress=True, batch=BATCH, lr=LR):
+def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
+    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
+    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=str(device) == "cpu", mixed_precision=mixed_precision,
+                       gradient_accumulation_steps=grad_accum)
+
+
+class EpochPermutation:
+    """torch.randperm(n, generator) once per epoch, drawn when the epoch's first batch is asked for: the sampler
+    of the DataLoader that accelerate shards, with the random draws in the order of a plain loop."""
+
+    def __init__(self, n: int, generator):
+        self.n, self.generator = n, generator
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        import torch
+
+        return iter(torch.randperm(self.n, generator=self.generator).tolist())
+
+
+def train(model, x_train, gain, epochs, seed, device="cpu", max_seconds=None, progress=True, batch=BATCH, lr=LR,
+          max_steps=None, accelerator=None, log_dir=None):
     """Minimise the mean chi^2 of the reconstruction (the Gaussian negative log-likelihood under the noise
     model): the training loss is, to first order, the anomaly score: 'normal' means 'explained to the noise'.
 
     Progress is the larger of steps done / planned and seconds spent / ``max_seconds``, so on a slow or
-    shared CPU the learning rate still anneals to zero within the time budget (fewer steps, same schedule)."""
+    shared CPU the learning rate still anneals to zero within the time budget (fewer steps, same schedule).
+    ``max_steps`` replaces the planned steps (``epochs`` of optimizer steps). Under several processes each
+    trains on its shard of the batches; returns the loss per optimizer step (this process's batches)."""
     import torch
     from tqdm.auto import tqdm
 
+    acc = accelerator or make_accelerator(device)
+    rank, world, device = acc.process_index, acc.num_processes, acc.device
     g = torch.Generator().manual_seed(seed)
     x_train = torch.as_tensor(x_train)
     gain = torch.as_tensor(gain, device=device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * int(np.ceil(len(x_train) / batch))
-    model.to(device).train()
-    history, t0, step, done = [], time.perf_counter(), 0, 0.0
-    bar = tqdm(total=steps, desc="training autoencoder", disable=not progress)
+    opt = torch.optim.AdamW(model.to(device).parameters(), lr=lr, weight_decay=1e-4)
+    # batches of row indices, torch.randperm(n, generator=g) each epoch; accelerate gives each process every P-th
+    # batch (and keeps g in step across processes). Its own generator: the DataLoader leaves torch's global one alone
+    n = len(x_train)
+    loader = torch.utils.data.DataLoader(range(n), batch, sampler=EpochPermutation(n, g), generator=torch.Generator())
+    model, opt, loader = acc.prepare(model, opt, loader, device_placement=[True, True, False])
+    flips = g if world == 1 else torch.Generator().manual_seed(seed + 1000 * rank)  # own augmentations per rank
+    steps = max_steps or epochs * math.ceil(len(loader) / acc.gradient_accumulation_steps)
+    model.train()
+    history, micro, t0, done = [], [], time.perf_counter(), 0.0
+    bar = tqdm(total=steps, desc="training autoencoder", disable=not progress or not acc.is_main_process)
     while done < 1:
-        for idx in torch.randperm(len(x_train), generator=g).split(batch):
+        for idx in loader:
+            if log_dir is not None and world > 1 and not history and not micro:  # read by the DDP test
+                log = {"rank": rank, "processes": world, "first_indices": idx.tolist()}
+                (Path(log_dir) / f"shard_rank{rank}_autoencoder.json").write_text(json.dumps(log))
             for group in opt.param_groups:
                 group["lr"] = lr_at(done, lr)
             xb = x_train[idx].to(device)
-            if torch.rand(1, generator=g).item() < 0.5:  # flips: the sky has no preferred orientation
+            if torch.rand(1, generator=flips).item() < 0.5:  # flips: the sky has no preferred orientation
                 xb = xb.flip(-1)
-            if torch.rand(1, generator=g).item() < 0.5:
+            if torch.rand(1, generator=flips).item() < 0.5:
                 xb = xb.flip(-2)
-            u, u_hat, _ = forward(model, xb)
-            per_image = chi2_loss(xb, u, u_hat, gain)
-            keep = len(per_image) - int(TRIM * len(per_image))
-            loss = per_image.topk(keep, largest=False).values.mean()  # trimmed: contaminants do not steer
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            history.append(loss.item())
+            with acc.accumulate(model):
+                u, u_hat, _ = model(xb)
+                per_image = chi2_loss(xb, u, u_hat.float(), gain)
+                keep = len(per_image) - int(TRIM * len(per_image))
+                loss = per_image.topk(keep, largest=False).values.mean()  # trimmed: contaminants do not steer
+                acc.backward(loss)  # (divided by the accumulation steps)
+                opt.step()  # a no-op until the last micro-batch
+                opt.zero_grad(set_to_none=True)
+            micro.append(loss.item())
+            if not acc.sync_gradients:
+                continue
+            history.append(float(np.mean(micro)))
+            micro = []
             bar.update()
-            bar.set_postfix(chi2=f"{loss.item():.3f}")
-            done = step / steps
+            bar.set_postfix(chi2=f"{history[-1]:.3f}")
+            done = len(history) / steps
             if max_seconds:
-                done = max(done, (time.perf_counter() - t0) / max_seconds)
+                elapsed = time.perf_counter() - t0
+                if world > 1:  # the main process's clock decides: same learning rate and last step everywhere
+                    clock = torch.tensor([elapsed if acc.is_main_process else 0.0], dtype=torch.float64, device=device)
+                    elapsed = acc.reduce(clock, "sum").item()
+                done = max(done, elapsed / max_seconds)
             if done >= 1:
                 break
     bar.close()
+    acc.wait_for_everyone()
+    acc.unwrap_model(model, keep_fp32_wrapper=False)  # drops the DDP wrapper and the autocast forward
     return history
 
 
@@ -348,7 +409,8 @@ def versions(meta: dict) -> dict:
 
 
 def run(fast: bool, out: Path, seed: int = 0, device: str = "auto", dataset: str = DATASET, progress=True,
-        export_onnx_path=None):
+        export_onnx_path=None, max_steps=None, grad_accum: int = 1, mixed_precision=None, accelerator=None):
+    """Train, score, compare and write everything; returns the metrics.json dict (None on non-main processes)."""
     import torch
     from astrobench import metrics, notebook
     from astrobench.data import DataError
@@ -358,6 +420,7 @@ def run(fast: bool, out: Path, seed: int = 0, device: str = "auto", dataset: str
     mode = "fast" if fast else "full"
     notebook.seed_everything(seed)
     device = notebook.device(device)
+    acc = accelerator or make_accelerator(device, mixed_precision, grad_accum)
     if THREADS[mode]:
         torch.set_num_threads(THREADS[mode])
     train_ds, test_ds = load(dataset, fast)
@@ -365,11 +428,16 @@ def run(fast: bool, out: Path, seed: int = 0, device: str = "auto", dataset: str
         raise DataError(f"dataset {dataset!r} has no anomaly labels in its test truth; "
                         "expected a galaxies-anomaly-like set")
     sky_sigma, gain = noise_model(train_ds.meta)
-    x_train, x_test = to_sigma(train_ds.images, sky_sigma), to_sigma(test_ds.images, sky_sigma)
+    x_train = to_sigma(train_ds.images, sky_sigma)
     model = build_model(WIDTHS[mode])
-    history = train(model, x_train, gain, EPOCHS[mode], seed, device, MAX_TRAIN_SECONDS[mode], progress)
-    s_test, z_test, _, top_test = evaluate(model, x_test, gain, device)
-    z_train = evaluate(model, x_train, gain, device)[1]
+    out.mkdir(parents=True, exist_ok=True)
+    history = train(model, x_train, gain, EPOCHS[mode], seed, device, MAX_TRAIN_SECONDS[mode], progress,
+                    max_steps=max_steps, accelerator=acc, log_dir=out)
+    if not acc.is_main_process:  # scoring, comparisons and files: once, on the main process
+        return None
+    x_test = to_sigma(test_ds.images, sky_sigma)
+    s_test, z_test, _, top_test = evaluate(model, x_test, gain, acc.device)
+    z_train = evaluate(model, x_train, gain, acc.device)[1]
     pca_train, pca_test = pca_features(x_train, x_test, seed)
     pred = {"score": s_test.astype(np.float64), "score_ae_top_pixels": top_test.astype(np.float64),
             "score_iforest_latent": iforest_scores(z_train, z_test, seed),
@@ -380,13 +448,15 @@ def run(fast: bool, out: Path, seed: int = 0, device: str = "auto", dataset: str
     else:
         labels = np.asarray(test_ds.truth["is_anomaly"])
         result = anomaly_metrics.anomaly_metrics(pred["score"], labels, types)
-    out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "predictions.npz", **pred)
     config = {"mode": mode, "seed": seed, "device": device, "latent": LATENT, "widths": WIDTHS[mode],
               "epochs": EPOCHS[mode], "max_train_seconds": MAX_TRAIN_SECONDS[mode], "batch": BATCH, "lr": LR,
               "stretch": STRETCH, "trim": TRIM, "steps_done": len(history),
               "final_train_chi2": float(np.mean(history[-20:])),
-              "pca_components": PCA_COMPONENTS, "score": "mean chi^2 per pixel, var = 1 + gain * recon"}
+              "pca_components": PCA_COMPONENTS, "score": "mean chi^2 per pixel, var = 1 + gain * recon",
+              "max_steps": max_steps, "grad_accum": acc.gradient_accumulation_steps,
+              "mixed_precision": acc.mixed_precision, "processes": acc.num_processes,
+              "loss_first_last": {"first": float(np.mean(history[:3])), "last": float(np.mean(history[-3:]))}}
     torch.save(model.state_dict(), out / "autoencoder.pt")
     (out / "autoencoder.json").write_text(json.dumps(config, indent=1))
     import matplotlib
@@ -417,15 +487,35 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default=DATASET)
     p.add_argument("--export-onnx", metavar="PATH", help="also export the trained scorer (raw images -> score) to "
                    "this ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
+    p.add_argument("--max-steps", type=int, help="optimizer steps (default: the epochs'); the schedule spans them")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"),
+                   help="autocast on a GPU (default: what `accelerate launch` says, else no)")
     args = p.parse_args(argv)
+    for name in ("max_steps", "grad_accum"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
+    import torch
     from astrobench.data import DataError
     from astrobench.metrics import ScoreInputError
+    from astrobench.notebook import device as pick_device
 
+    device = pick_device(args.device)
+    if device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA GPU visible to torch; expected --device cpu or auto")
     try:
-        report = run(args.fast, Path(args.out), args.seed, args.device, args.dataset, export_onnx_path=args.export_onnx)
+        acc = make_accelerator(device, args.mixed_precision, args.grad_accum)
+    except ValueError as err:  # e.g. fp16 without a GPU
+        p.error(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}")
+    try:
+        report = run(args.fast, Path(args.out), args.seed, device, args.dataset, export_onnx_path=args.export_onnx,
+                     max_steps=args.max_steps, accelerator=acc)
     except (DataError, ScoreInputError) as err:
         print(f"autoencoder.py: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
+    acc.end_training()
+    if report is None:  # not the main process
+        return 0
     m = report["metrics"]
     print(f"AUROC {m['auroc']:.4f}  AUPRC {m['auprc']:.4f}  precision@1% {m['precision_at_1pct']:.3f}  "
           f"recall@1%FPR {m['recall_at_1pct_fpr']:.3f}  ({report['seconds']:.0f} s) -> {args.out}")
