@@ -2,6 +2,7 @@
 
     python superres/upsampler.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda]
                                  [--dataset superres-galaxies|superres-fields] [--export-onnx PATH]
+                                 [--grad-accum N] [--mixed-precision no|fp16|bf16]
 
 Trains on the train split, predicts the held-out test split, scores it with the shared scorer
 (``astrobench.metrics.superres.score``, the code behind ``astrobench score superres:<dataset>``)
@@ -15,6 +16,14 @@ into a 4x4 block of HR pixels, which keeps it cheap on a CPU.
 ``--export-onnx PATH`` also writes the trained model, normalisation included (raw LR in the dataset's units
 in, SR in the same units out), as one ONNX file for a telescope site without PyTorch, with PATH.json beside it
 (inputs, outputs, parity and CPU latency vs PyTorch).
+
+Scaling (Hugging Face accelerate): the file runs unchanged under ``accelerate launch`` (several GPUs, or gloo
+DDP on CPU cores). Each process draws its batches from its own shard of the training pairs (rank r: pairs
+r, r + P, ...) with its own random stream, so the effective batch is batch x processes x ``--grad-accum``;
+the wall-clock cap and the learning-rate schedule follow the main process's clock. ``--mixed-precision``
+(or ``accelerate launch --mixed_precision``) turns on fp16/bf16 autocast on a GPU. Prediction, scoring and
+every file written (model.pt, metrics.json, figures, ONNX) happen once, on the main process. A plain
+``python upsampler.py`` run is one process and gives exactly the numbers it gave before.
 """
 
 from __future__ import annotations
@@ -106,10 +115,11 @@ def normalise(lr: np.ndarray, hr: np.ndarray | None, factor: int, extensive: boo
     return lr / scale, (None if hr is None else hr * unit / scale), scale / unit
 
 
-def set_threads() -> int:
+def set_threads(processes: int = 1) -> int:
     """Torch's OpenMP threads spin while they wait: on an oversubscribed CPU (load above the core
-    count) one thread ran 8x faster than two here (22 vs 2.5 GFLOP/s, conv fwd+bwd)."""
-    cores = os.cpu_count() or 1
+    count) one thread ran 8x faster than two here (22 vs 2.5 GFLOP/s, conv fwd+bwd).
+    Several processes (``accelerate launch``) share the cores."""
+    cores = max(1, (os.cpu_count() or 1) // processes)
     threads = 1 if hasattr(os, "getloadavg") and os.getloadavg()[0] > cores else cores
     torch.set_num_threads(threads)
     return threads
@@ -146,36 +156,66 @@ def spectral_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (torch.log(radial_power(pred) + 1e-12) - torch.log(radial_power(target) + 1e-12)).pow(2).mean()
 
 
-def train(model, lr, hr, cfg: dict, device: str = "cpu", seed: int = 0, progress: bool = True) -> list:
-    """AdamW on the MSE in normalised units; cosine decay over whichever ends first, steps or wall clock."""
+def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
+    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
+    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
+    from accelerate import Accelerator
+
+    return Accelerator(
+        cpu=str(device) == "cpu", mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum
+    )
+
+
+def train(
+    model, lr, hr, cfg: dict, device: str = "cpu", seed: int = 0, progress: bool = True, accelerator=None, log_dir=None
+) -> list:
+    """AdamW on the MSE in normalised units; cosine decay over whichever ends first, steps or wall clock.
+    Returns the loss per optimizer step (this process's batches). Under several processes each draws from its
+    own shard of the pairs; ``log_dir`` then gets shard_rank{r}.json (the first batch's indices, for the test)."""
+    acc = accelerator or make_accelerator(device, grad_accum=cfg.get("grad_accum", 1))
+    rank, world, device = acc.process_index, acc.num_processes, acc.device
     seed_everything(seed)
-    rng = np.random.default_rng(seed)
-    x_all, y_all, _ = normalise(lr, hr, cfg["factor"], cfg["extensive"])
+    rng = np.random.default_rng(seed + 1000 * rank)  # every draw of the loop; rank 0's is the single-process one
+    x_all, y_all, _ = normalise(lr[rank::world], hr[rank::world], cfg["factor"], cfg["extensive"])  # this shard
     x_all, y_all = torch.from_numpy(x_all.astype(np.float32)), torch.from_numpy(y_all.astype(np.float32))
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"])
+    ddp, opt = acc.prepare(model, opt)  # DDP wrapper + autocast/grad scaler where asked; as-is in one process
     losses, t0 = [], time.perf_counter()
-    bar = tqdm(range(cfg["max_steps"]), desc="training", disable=not progress)
+    bar = tqdm(range(cfg["max_steps"]), desc="training", disable=not progress or not acc.is_main_process)
     for step in bar:
-        done = max(step / cfg["max_steps"], (time.perf_counter() - t0) / cfg["train_seconds"])
+        clock = (time.perf_counter() - t0) / cfg["train_seconds"]
+        if world > 1:  # the main process's clock for all: the same learning rate and the same last step
+            flag = torch.tensor([clock if acc.is_main_process else 0.0], dtype=torch.float64, device=device)
+            clock = acc.reduce(flag, "sum").item()
+        done = max(step / cfg["max_steps"], clock)
         if done >= 1.0:
             break
         for group in opt.param_groups:
             group["lr"] = cfg["learning_rate"] * 0.5 * (1 + math.cos(math.pi * done))
-        idx = torch.from_numpy(rng.choice(len(x_all), cfg["batch"], replace=False))
-        x, y = augment(x_all[idx], y_all[idx], rng, cfg["patch"])
-        x, y = x.to(device), y.to(device)
-        pred = model(x)
-        loss = F.mse_loss(pred, y)
-        if cfg["pk_weight"]:
-            loss = loss + cfg["pk_weight"] * spectral_loss(pred, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        micro = []
+        for _ in range(acc.gradient_accumulation_steps):  # accelerate syncs and steps on the last micro-batch
+            with acc.accumulate(ddp):
+                idx = torch.from_numpy(rng.choice(len(x_all), cfg["batch"], replace=False))
+                if log_dir is not None and world > 1 and step == 0 and not micro:  # read by the DDP test
+                    log = {"rank": rank, "processes": world, "first_indices": (idx * world + rank).tolist()}
+                    (Path(log_dir) / f"shard_rank{rank}.json").write_text(json.dumps(log))
+                x, y = augment(x_all[idx], y_all[idx], rng, cfg["patch"])
+                x, y = x.to(device), y.to(device)
+                pred = ddp(x).float()  # (a no-op without mixed precision)
+                loss = F.mse_loss(pred, y)
+                if cfg["pk_weight"]:
+                    loss = loss + cfg["pk_weight"] * spectral_loss(pred, y)
+                acc.backward(loss)  # (divided by the accumulation steps)
+                opt.step()  # a no-op until the last micro-batch
+                opt.zero_grad(set_to_none=True)
+            micro.append(loss.item())
+        losses.append(float(np.mean(micro)))
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.2e}")
     bar.close()
+    acc.wait_for_everyone()
+    acc.unwrap_model(ddp, keep_fp32_wrapper=False)  # drops the DDP wrapper and the autocast forward of ``model``
     return losses
 
 
@@ -334,7 +374,16 @@ def parse(argv=None):
     p.add_argument("--pk-weight", type=float, default=0.0, help="weight of the spectral (P(k)) loss; 0 = plain MSE")
     p.add_argument("--export-onnx", metavar="PATH", help="also export the trained model (raw LR -> SR) to this "
                    "ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    p.add_argument(
+        "--mixed-precision",
+        choices=("no", "fp16", "bf16"),
+        help="autocast on a GPU (default: what `accelerate launch` says, else no)",
+    )
     args = p.parse_args(argv)
+    for flag in ("steps", "grad_accum"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a positive integer")
     name = args.dataset if args.dataset.startswith("superres-") else f"superres-{args.dataset}"
     if name not in DATASETS:
         p.error(f"--dataset {args.dataset!r}: expected one of {', '.join(DATASETS)}")
@@ -344,14 +393,19 @@ def parse(argv=None):
     return args
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> dict | None:
+    """Train, predict, score and write everything; returns the metrics.json dict (None on non-main processes)."""
     args = parse(argv)
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fast = args.fast or fast_mode()
     device = pick_device(args.device)
-    threads = set_threads()
+    try:
+        acc = make_accelerator(device, args.mixed_precision, args.grad_accum)
+    except ValueError as err:  # e.g. fp16 without a GPU
+        _Parser().error(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}")
+    threads = set_threads(acc.num_processes)
     lr_train, hr_train, train_ds = load_pairs(args.dataset, "train", fast)
     lr_test, hr_test, test_ds = load_pairs(args.dataset, "test", fast)
     cfg = make_config(args.dataset, fast, train_ds.meta, args.seed, device)
@@ -359,11 +413,18 @@ def main(argv=None) -> dict:
     cfg["train_seconds"] = 60 * args.minutes if args.minutes else cfg["train_seconds"]
     cfg["torch_threads"] = threads
     cfg["pk_weight"] = args.pk_weight
+    cfg.update(
+        grad_accum=acc.gradient_accumulation_steps, mixed_precision=acc.mixed_precision, processes=acc.num_processes
+    )
     seed_everything(args.seed)
     model = build(cfg)
-    losses = train(model, lr_train, hr_train, cfg, device=device, seed=args.seed)
+    losses = train(model, lr_train, hr_train, cfg, seed=args.seed, accelerator=acc, log_dir=out)
+    if not acc.is_main_process:  # prediction, scoring and files: once, on the main process
+        acc.end_training()
+        return None
     cfg["steps_done"], cfg["final_loss"] = len(losses), float(np.mean(losses[-50:]))
-    sr = predict(model, lr_test, cfg, device=device)
+    cfg["loss_first_last"] = {"first": float(np.mean(losses[:3])), "last": float(np.mean(losses[-3:]))}
+    sr = predict(model, lr_test, cfg, device=acc.device)
     np.savez_compressed(out / "predictions.npz", sr=sr)
     result = metrics.score({"sr": sr}, task=args.dataset)  # the same code as `astrobench score`
     torch.save(model.state_dict(), out / "model.pt")
@@ -391,6 +452,7 @@ def main(argv=None) -> dict:
         print(f"ONNX -> {args.export_onnx}: max |diff| vs torch {o['max_abs_diff_vs_torch']:.1e} "
               f"(relative {o['max_rel_diff_vs_torch']:.1e}); ms per image on {o['threads']} thread(s): "
               f"onnxruntime {ms['onnxruntime']:.2f}, torch {ms['torch']:.2f}")
+    acc.end_training()
     return report
 
 

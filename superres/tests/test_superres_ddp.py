@@ -1,0 +1,79 @@
+"""DDP under HF accelerate: two gloo processes on the CPU train the FAST upsampler for a few steps.
+
+`accelerate launch --cpu --num_processes 2` starts ONE process in accelerate 1.x (its simple launcher only
+spawns several CPU processes through mpirun), so the test launches through torchrun with `--multi_gpu`; the
+script asks for `cpu=True` (``--device cpu``), which makes accelerate pick gloo DDP (DistributedType.MULTI_CPU).
+Slow (~15-30 s on 2 cores: two interpreters import torch); still part of `make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from astrobench.testing import accelerate_cpu_command
+
+TRACK_DIR = Path(__file__).resolve().parents[1]
+STEPS = 10
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_run(tmp_path):
+    pytest.importorskip("accelerate")
+    cmd = accelerate_cpu_command(
+        TRACK_DIR / "upsampler.py",
+        "--fast",
+        "--device",
+        "cpu",
+        "--steps",
+        str(STEPS),
+        "--dataset",
+        "superres-galaxies",
+        "--out",
+        str(tmp_path),
+    )
+    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # both ranks trained, each on its own shard of the training pairs
+    logs = [json.loads((tmp_path / f"shard_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [g["processes"] for g in logs] == [2, 2]
+    seen = [set(g["first_indices"]) for g in logs]
+    assert len(seen[0]) == len(seen[1]) == 16  # the batch, drawn without replacement
+    assert all(i % 2 == r for r, s in enumerate(seen) for i in s)  # rank r holds pairs r, r + 2, ...
+    assert not seen[0] & seen[1]
+    # one checkpoint, one metrics.json, figures and predictions once, metrics computed and printed once
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "examples.png",
+        "metrics.json",
+        "model.pt",
+        "model_config.json",
+        "pk.png",
+        "predictions.npz",
+        "shard_rank0.json",
+        "shard_rank1.json",
+    ]
+    assert proc.stdout.count("PSNR") == 1
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["config"]["processes"] == 2 and result["config"]["steps_done"] == STEPS
+    assert {"psnr", "psnr_bicubic", "ssim"} <= set(result["metrics"])
+    hist = result["config"]["loss_first_last"]  # mean training loss (rank 0) of the first and last 3 steps
+    assert hist["last"] < hist["first"]
+
+
+def test_scaling_flags(capsys):
+    sys.path.insert(0, str(TRACK_DIR))
+    import upsampler
+
+    args = upsampler.parse(["--grad-accum", "4", "--mixed-precision", "bf16"])
+    assert (args.grad_accum, args.mixed_precision) == (4, "bf16")
+    assert (upsampler.parse([]).grad_accum, upsampler.parse([]).mixed_precision) == (1, None)  # accelerate decides
+    for argv in (["--grad-accum", "0"], ["--mixed-precision", "fp8"]):
+        with pytest.raises(SystemExit) as exc:
+            upsampler.parse(argv)
+        assert exc.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
