@@ -1,13 +1,17 @@
 """x4 super-resolution baseline: a compact EDSR-style CNN with a PixelShuffle upsampler.
 
     python superres/upsampler.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda]
-                                 [--dataset superres-galaxies|superres-fields] [--export-onnx PATH]
+                                 [--dataset superres-galaxies|superres-fields|camels-cmd-mtot|galaxy10-decals|...]
+                                 [--export-onnx PATH]
                                  [--grad-accum N] [--mixed-precision no|fp16|bf16]
 
 Trains on the train split, predicts the held-out test split, scores it with the shared scorer
 (``astrobench.metrics.superres.score``, the code behind ``astrobench score superres:<dataset>``)
 and writes metrics.json, predictions.npz (key "sr"), model.pt + model_config.json, examples.png
 (LR | bicubic | model | HR | residual) and pk.png (power-spectrum ratio).
+
+Real data, same code: ``--dataset camels-cmd-mtot`` (CAMELS total-matter maps, tiled like superres-fields) or
+``--dataset galaxy10-decals`` / ``galaxy10-sdss`` (survey colour composites; LR = their 4 x 4 block mean).
 
 The network predicts a correction to bicubic upsampling (residual learning, as in VDSR/EDSR):
 all convolutions run at LR resolution and one PixelShuffle (ESPCN, Shi+2016) turns 16 channels
@@ -48,7 +52,7 @@ from astrobench.notebook import fast as fast_mode
 from astrobench.notebook import seed_everything
 from tqdm.auto import tqdm
 
-DATASETS = ("superres-galaxies", "superres-fields")
+DATASETS = tuple(metrics.SHAPES)  # the simulated sets and the real sets with LR pairs
 WIDTH = {"full": 48, "fast": 32}  # feature channels
 BLOCKS = {"full": 6, "fast": 3}  # residual blocks (conv-ReLU-conv)
 BATCH = 16
@@ -56,15 +60,15 @@ LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
 MAX_STEPS = {"full": 30000, "fast": 250}
 TRAIN_SECONDS = {"full": 18 * 60, "fast": 35}  # wall-clock cap: the CPU is shared
-PATCH = {"superres-galaxies": None, "superres-fields": 16}  # LR crop size for training (periodic fields)
+PATCH = {"superres-fields": 16, "camels-cmd-mtot": 16}  # LR crop size for training the fields; galaxies: whole
 N_EXAMPLES = 4
 EDGE_IMAGES = 32  # test images for the ONNX parity check and latency timing (--export-onnx)
 
 
 def load_pairs(dataset: str, split: str, fast: bool):
-    """(LR, HR, Dataset) arrays for one split, as float32 copies."""
+    """(LR, HR, Dataset) arrays for one split, as float32 copies (Galaxy10's HR is its ``images``)."""
     ds = data.load(dataset, split, fast=fast)
-    return np.array(ds.lr, dtype=np.float32), np.array(ds.hr, dtype=np.float32), ds
+    return np.array(ds.lr, dtype=np.float32), np.array(ds.hr if "hr" in ds.arrays else ds.images, np.float32), ds
 
 
 def block_mean(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -125,14 +129,21 @@ def set_threads(processes: int = 1) -> int:
     return threads
 
 
-def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, patch: int | None = None):
+def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, patch: int | None = None,
+            periodic: bool = True):
     """A random element of the dihedral group (flips, 90 degree turns): both data sets are isotropic.
-    With ``patch``, also a random periodic shift (whole LR pixels) and a patch x patch LR crop."""
+    With ``patch``, also a random patch x patch LR crop: after a periodic shift (whole LR pixels) for periodic
+    fields, inside the image for tiles of a larger map (CAMELS), which would otherwise show seams."""
     if patch:
         f = y.shape[-1] // x.shape[-1]
-        i, j = (int(v) for v in rng.integers(x.shape[-1], size=2))
-        x = torch.roll(x, (i, j), (2, 3))[..., :patch, :patch]
-        y = torch.roll(y, (f * i, f * j), (2, 3))[..., : f * patch, : f * patch]
+        if periodic:
+            i, j = (int(v) for v in rng.integers(x.shape[-1], size=2))
+            x = torch.roll(x, (i, j), (2, 3))[..., :patch, :patch]
+            y = torch.roll(y, (f * i, f * j), (2, 3))[..., : f * patch, : f * patch]
+        else:
+            i, j = (int(v) for v in rng.integers(x.shape[-1] - patch + 1, size=2))
+            x = x[..., i : i + patch, j : j + patch]
+            y = y[..., f * i : f * (i + patch), f * j : f * (j + patch)]
     k, flip = int(rng.integers(4)), bool(rng.integers(2))
     x, y = torch.rot90(x, k, (2, 3)), torch.rot90(y, k, (2, 3))
     return (x.flip(3), y.flip(3)) if flip else (x, y)
@@ -200,7 +211,7 @@ def train(
                 if log_dir is not None and world > 1 and step == 0 and not micro:  # read by the DDP test
                     log = {"rank": rank, "processes": world, "first_indices": (idx * world + rank).tolist()}
                     (Path(log_dir) / f"shard_rank{rank}.json").write_text(json.dumps(log))
-                x, y = augment(x_all[idx], y_all[idx], rng, cfg["patch"])
+                x, y = augment(x_all[idx], y_all[idx], rng, cfg["patch"], cfg.get("periodic", True))
                 x, y = x.to(device), y.to(device)
                 pred = ddp(x).float()  # (a no-op without mixed precision)
                 loss = F.mse_loss(pred, y)
@@ -265,7 +276,7 @@ def export_onnx(model: Upsampler, path, cfg: dict, lr: np.ndarray, threads: int 
         ms_ort = latency_ms(lambda b: session.run(None, {"lr": b}), lr)
     finally:
         torch.set_num_threads(old)
-    units = "nanomaggies per pixel (bands g, r, z)" if cfg["extensive"] else "the field's density contrast units"
+    units = cfg.get("units") or "the dataset's units"
     info = {"model": path.name, "dataset": cfg["dataset"], "factor": cfg["factor"],
             "input": {"lr": f"float32 (N, {cfg['channels']}, h, w), {units}, as astrobench.data.load(...).lr"},
             "output": {"sr": f"float32 (N, {cfg['channels']}, {cfg['factor']}h, {cfg['factor']}w), the same "
@@ -280,21 +291,23 @@ def export_onnx(model: Upsampler, path, cfg: dict, lr: np.ndarray, threads: int 
     return info
 
 
-def _show(image, dataset: str, scale=None, vmin=None, vmax=None):
-    """What to imshow: asinh RGB for galaxies, log10 density for fields."""
+def _show(image, scale=None, vmin=None, vmax=None):
+    """What to imshow: asinh RGB for 3-band galaxies, log10 density for fields."""
     from astrobench.plotting import asinh_rgb
 
-    if dataset == "superres-galaxies":
+    if len(image) == 3:
         return dict(X=asinh_rgb(image, scale=scale))
     return dict(X=np.log10(np.clip(image[0], 1e-2, None)), cmap="magma", vmin=vmin, vmax=vmax)
 
 
-def plot_examples(lr, bicubic, sr, hr, dataset: str, n: int = N_EXAMPLES, factor: int = 4):
+def plot_examples(lr, bicubic, sr, hr, extensive: bool, n: int = N_EXAMPLES, factor: int = 4):
     """Rows of LR | bicubic | model | HR | residual (model - HR, first band, shared symmetric scale)."""
     import matplotlib.pyplot as plt
 
+    n = min(n, len(bicubic))
+
     fig, axes = plt.subplots(n, 5, figsize=(10, 2.1 * n), squeeze=False)
-    unit = factor**2 if dataset == "superres-galaxies" else 1.0
+    unit = factor**2 if extensive else 1.0  # LR flux per (bigger) pixel -> per HR pixel
     for i in range(n):
         scale = np.maximum(np.percentile(hr[i], 99.5, axis=(1, 2)), 1e-12)
         lo, hi = np.log10(max(hr[i].min(), 1e-2)), np.log10(hr[i].max())
@@ -302,7 +315,7 @@ def plot_examples(lr, bicubic, sr, hr, dataset: str, n: int = N_EXAMPLES, factor
         lim = float(np.percentile(np.abs(hr[i, 0] - bicubic[i, 0]), 99))
         panels = [lr[i] / unit, bicubic[i], sr[i], hr[i]]
         for j, (img, title) in enumerate(zip(panels, ("LR", "bicubic", "model", "HR"), strict=True)):
-            axes[i, j].imshow(origin="lower", interpolation="nearest", **_show(img, dataset, scale, lo, hi))
+            axes[i, j].imshow(origin="lower", interpolation="nearest", **_show(img, scale, lo, hi))
             axes[i, j].set_title(title if i == 0 else "", fontsize=9)
         axes[i, 4].imshow(res, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         axes[i, 4].set_title("model - HR" if i == 0 else "", fontsize=9)
@@ -340,7 +353,10 @@ def make_config(dataset: str, fast: bool, meta: dict, seed: int, device: str) ->
             "blocks": BLOCKS[mode], "batch": BATCH, "learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY,
             "max_steps": MAX_STEPS[mode], "train_seconds": TRAIN_SECONDS[mode], "factor": meta["config"]["factor"],
             "extensive": meta["config"]["extensive"], "channels": len(meta["config"]["channels"]),
-            "consistent": dataset == "superres-fields", "patch": PATCH[dataset], "pk_weight": 0.0,
+            "units": meta["config"].get("units"),
+            # LR is exactly HR's block mean (fields, CAMELS, Galaxy10; not the PSF-degraded galaxies): project
+            "consistent": "block mean" in str(meta["config"].get("lr", "")), "patch": PATCH.get(dataset),
+            "periodic": meta["config"].get("periodic", True), "pk_weight": 0.0,
             "loss": "mse (normalised by max |LR| per image) + pk_weight * spectral loss"}
 
 
@@ -368,7 +384,8 @@ def parse(argv=None):
     p.add_argument("--out", default="outputs/superres", help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--dataset", default="superres-galaxies", help="superres-galaxies (default) or superres-fields")
+    p.add_argument("--dataset", default="superres-galaxies",
+                   help=f"superres-galaxies (default), superres-fields, or a real set: {', '.join(DATASETS[2:])}")
     p.add_argument("--steps", type=int, help="override the number of training steps")
     p.add_argument("--minutes", type=float, help="override the training wall-clock cap")
     p.add_argument("--pk-weight", type=float, default=0.0, help="weight of the spectral (P(k)) loss; 0 = plain MSE")
@@ -384,7 +401,7 @@ def parse(argv=None):
     for flag in ("steps", "grad_accum"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a positive integer")
-    name = args.dataset if args.dataset.startswith("superres-") else f"superres-{args.dataset}"
+    name = args.dataset if args.dataset in DATASETS else f"superres-{args.dataset}"
     if name not in DATASETS:
         p.error(f"--dataset {args.dataset!r}: expected one of {', '.join(DATASETS)}")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -434,7 +451,8 @@ def main(argv=None) -> dict | None:
 
     matplotlib.use("Agg")
     bic = metrics.bicubic(lr_test[:N_EXAMPLES], cfg["factor"], cfg["extensive"])
-    plot_examples(lr_test, bic, sr, hr_test, args.dataset, factor=cfg["factor"]).savefig(out / "examples.png", dpi=100)
+    fig = plot_examples(lr_test, bic, sr, hr_test, cfg["extensive"], factor=cfg["factor"])
+    fig.savefig(out / "examples.png", dpi=100)
     fig = plot_pk(result, cfg["factor"]).figure
     fig.tight_layout()
     fig.savefig(out / "pk.png", dpi=100)
