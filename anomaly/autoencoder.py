@@ -33,7 +33,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from astrobench import scaling
 from astrobench.deploy import latency_ms, onnx_export, onnx_session  # shared with superres
+from astrobench.scaling import make_accelerator  # shared by every baseline
 
 DATASET = "galaxies-anomaly"
 LATENT = 32  # small on purpose: the bottleneck must not have room for the rare patterns
@@ -154,15 +156,6 @@ def lr_at(progress: float, lr: float = LR, warmup: float = 0.05) -> float:
     if progress < warmup:
         return lr * progress / warmup
     return 0.5 * lr * (1 + np.cos(np.pi * min(1.0, (progress - warmup) / (1 - warmup))))
-
-
-def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
-    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
-    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=str(device) == "cpu", mixed_precision=mixed_precision,
-                       gradient_accumulation_steps=grad_accum)
 
 
 class EpochPermutation:
@@ -493,9 +486,7 @@ def main(argv=None) -> int:
     p.add_argument("--export-onnx", metavar="PATH", help="also export the trained scorer (raw images -> score) to "
                    "this ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
     p.add_argument("--max-steps", type=int, help="optimizer steps (default: the epochs'); the schedule spans them")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"),
-                   help="autocast on a GPU (default: what `accelerate launch` says, else no)")
+    scaling.add_arguments(p)  # --grad-accum, --mixed-precision
     args = p.parse_args(argv)
     for name in ("max_steps", "grad_accum"):
         if getattr(args, name) is not None and getattr(args, name) < 1:

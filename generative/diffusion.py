@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from astrobench import scaling
+from astrobench.scaling import make_accelerator  # shared by every baseline
 
 # ---------------------------------------------------------------- configuration
 FULL = dict(steps=3000, batch=32, lr=2e-3, warmup=100, channels=(32, 64, 64), layers=1, ema_decay=0.999,
@@ -192,14 +194,6 @@ def load_model(path):
 
 
 # ---------------------------------------------------------------- training
-
-
-def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
-    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
-    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=device == "cpu", mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum)
 
 
 def train(x, config, out, resume=False, stop_after=None, max_minutes=None, progress=True, device="cpu",
@@ -362,9 +356,7 @@ def parse_args(argv=None):
     p.add_argument("--stop-after", type=int, help="stop after this many steps, as if interrupted")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores, 1 if the CPU is busy)")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
-                   help="autocast on a GPU (default: what `accelerate launch` says, else no)")
+    scaling.add_arguments(p)  # --grad-accum, --mixed-precision
     args = p.parse_args(argv)
     for name in ("steps", "samples", "ddim_steps", "threads", "stop_after", "grad_accum"):
         v = getattr(args, name)

@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from astrobench import scaling
+from astrobench.scaling import make_accelerator  # shared by every baseline
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -193,15 +195,6 @@ class RedshiftCNN(nn.Module):
 
 
 # ---------------------------------------------------------------- training
-
-
-def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
-    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
-    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=str(device) == "cpu", mixed_precision=mixed_precision,
-                       gradient_accumulation_steps=grad_accum)
 
 
 class EpochPermutation(torch.utils.data.Sampler):
@@ -428,9 +421,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--dataset", default="galaxies")
     p.add_argument("--max-steps", type=int, help="cap on the CLIP optimizer steps (the ceiling gets as many)")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
-                   help="autocast on a GPU (default: what `accelerate launch` says, else no)")
+    scaling.add_arguments(p)  # --grad-accum, --mixed-precision
     p.error = lambda msg: (print(f"contrastive.py: error: {msg}", file=sys.stderr), sys.exit(2))
     args = p.parse_args(argv)
     for name in ("max_steps", "grad_accum"):

@@ -31,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from astrobench.scaling import make_accelerator  # shared by every baseline
 
 DEFAULT_TASK = "lightcurve"
 NUM_SIMS = 10_000  # full run; sbibm's middle budget (10^3 / 10^4 / 10^5)
@@ -94,13 +95,6 @@ def simulate_sharded(task, num_sims: int, seed: int, acc, log_dir=None):
         (Path(log_dir) / f"shard_rank{rank}.json").write_text(json.dumps(log))
     x = np.concatenate(gather_object([x]))  # list of the P shards, in rank order
     return torch.from_numpy(theta), torch.from_numpy(x)
-
-
-def make_accelerator(device: str = "cpu"):
-    """The process group under ``accelerate launch``; a plain single process otherwise."""
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=str(device) == "cpu")
 
 
 def build_npe(task, device: str = "cpu", seed: int = 0, log_dir=None):

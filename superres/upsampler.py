@@ -44,12 +44,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from astrobench import data
+from astrobench import data, scaling
 from astrobench.deploy import latency_ms, onnx_export, onnx_session  # shared with anomaly
 from astrobench.metrics import superres as metrics
 from astrobench.notebook import device as pick_device
 from astrobench.notebook import fast as fast_mode
 from astrobench.notebook import seed_everything
+from astrobench.scaling import make_accelerator  # shared by every baseline
 from tqdm.auto import tqdm
 
 DATASETS = tuple(metrics.SHAPES)  # the simulated sets and the real sets with LR pairs
@@ -165,16 +166,6 @@ def spectral_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared log ratio of the batch's radial power spectra: rewards the right amount of
     small-scale power, which MSE alone trades away (it predicts the smooth conditional mean)."""
     return (torch.log(radial_power(pred) + 1e-12) - torch.log(radial_power(target) + 1e-12)).pow(2).mean()
-
-
-def make_accelerator(device="cpu", mixed_precision=None, grad_accum=1):
-    """One Accelerator per run: the process group under ``accelerate launch``; a plain single process otherwise.
-    mixed_precision None follows ``accelerate launch --mixed_precision`` (default "no")."""
-    from accelerate import Accelerator
-
-    return Accelerator(
-        cpu=str(device) == "cpu", mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum
-    )
 
 
 def train(
@@ -391,12 +382,7 @@ def parse(argv=None):
     p.add_argument("--pk-weight", type=float, default=0.0, help="weight of the spectral (P(k)) loss; 0 = plain MSE")
     p.add_argument("--export-onnx", metavar="PATH", help="also export the trained model (raw LR -> SR) to this "
                    "ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    p.add_argument(
-        "--mixed-precision",
-        choices=("no", "fp16", "bf16"),
-        help="autocast on a GPU (default: what `accelerate launch` says, else no)",
-    )
+    scaling.add_arguments(p)  # --grad-accum, --mixed-precision
     args = p.parse_args(argv)
     for flag in ("steps", "grad_accum"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
