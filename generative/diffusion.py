@@ -377,13 +377,11 @@ def main(argv=None):
     from astrobench.notebook import seed_everything
 
     dev = pick_device(args.device)
-    if dev == "cuda" and not torch.cuda.is_available():
-        raise CliError("--device cuda: no CUDA GPU visible to torch; expected --device cpu or auto")
     dev = "cpu" if dev == "mps" else dev  # mps lacks some ops the UNet uses; the CPU is the safe default
     try:
-        acc = make_accelerator(dev, args.mixed_precision, args.grad_accum)
-    except ValueError as err:  # e.g. fp16 without a GPU
-        raise CliError(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}") from None
+        acc = scaling.accelerator_from_args(args, dev)
+    except ValueError as err:  # no GPU for cuda, fp16 without a GPU
+        raise CliError(str(err)) from None
     set_threads(args.threads, acc.num_processes)
     seed_everything(args.seed)
     base = dict(FAST if args.fast else FULL)

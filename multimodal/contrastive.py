@@ -424,19 +424,16 @@ def main(argv=None) -> int:
     scaling.add_arguments(p)  # --grad-accum, --mixed-precision
     p.error = lambda msg: (print(f"contrastive.py: error: {msg}", file=sys.stderr), sys.exit(2))
     args = p.parse_args(argv)
-    for name in ("max_steps", "grad_accum"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
+    if args.max_steps is not None and args.max_steps < 1:
+        p.error(f"--max-steps {args.max_steps}: expected a positive integer")
     from astrobench import data
     from astrobench.notebook import device as pick_device
 
     device = pick_device(args.device)
-    if device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: no CUDA GPU visible to torch; expected --device cpu or auto")
     try:
-        acc = make_accelerator(device, args.mixed_precision, args.grad_accum)
-    except ValueError as err:  # e.g. fp16 without a GPU
-        p.error(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}")
+        acc = scaling.accelerator_from_args(args, device)
+    except ValueError as err:  # bad --grad-accum, no GPU for cuda, fp16 without a GPU
+        p.error(str(err))
     try:
         result = run(args.fast, Path(args.out), args.seed, device, args.dataset, args.max_steps, accelerator=acc)
     except data.DataError as err:

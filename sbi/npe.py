@@ -290,8 +290,15 @@ def main(argv=None) -> int:
     if args.max_epochs is not None and args.max_epochs < 1:
         print(f"npe.py: error: --max-epochs {args.max_epochs}; expected at least 1", file=sys.stderr)
         return 2
-    result = run(task, num_sims, fast, Path(args.out), seed=args.seed, device=pick_device(args.device),
-                 max_epochs=args.max_epochs)
+    device = pick_device(args.device)
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("npe.py: error: --device cuda: no CUDA GPU visible to torch; expected --device cpu or auto",
+                  file=sys.stderr)
+            return 2
+    result = run(task, num_sims, fast, Path(args.out), seed=args.seed, device=device, max_epochs=args.max_epochs)
     if result is None:  # not the main process
         return 0
     m = result["metrics"]

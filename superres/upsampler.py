@@ -384,14 +384,11 @@ def parse(argv=None):
                    "ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
     scaling.add_arguments(p)  # --grad-accum, --mixed-precision
     args = p.parse_args(argv)
-    for flag in ("steps", "grad_accum"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a positive integer")
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps {args.steps}: expected a positive integer")
     name = args.dataset if args.dataset in DATASETS else f"superres-{args.dataset}"
     if name not in DATASETS:
         p.error(f"--dataset {args.dataset!r}: expected one of {', '.join(DATASETS)}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: no CUDA GPU visible to torch")
     args.dataset = name
     return args
 
@@ -400,14 +397,14 @@ def main(argv=None) -> dict | None:
     """Train, predict, score and write everything; returns the metrics.json dict (None on non-main processes)."""
     args = parse(argv)
     t0 = time.perf_counter()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     fast = args.fast or fast_mode()
     device = pick_device(args.device)
     try:
-        acc = make_accelerator(device, args.mixed_precision, args.grad_accum)
-    except ValueError as err:  # e.g. fp16 without a GPU
-        _Parser().error(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}")
+        acc = scaling.accelerator_from_args(args, device)
+    except ValueError as err:  # bad --grad-accum, no GPU for cuda, fp16 without a GPU
+        _Parser().error(str(err))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     threads = set_threads(acc.num_processes)
     lr_train, hr_train, train_ds = load_pairs(args.dataset, "train", fast)
     lr_test, hr_test, test_ds = load_pairs(args.dataset, "test", fast)

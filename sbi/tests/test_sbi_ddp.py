@@ -42,3 +42,16 @@ def test_two_process_gloo_run(tmp_path):
     assert 0.5 <= result["metrics"]["c2st_mean"] <= 1.0
     first, last = config["training_loss_first_last"]
     assert last < first
+
+
+def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
+    import sys
+
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    proc = subprocess.run([sys.executable, str(TRACK_DIR / "npe.py"), "--fast", "--device", "cuda", "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and not (tmp_path / "o").exists()
+    assert proc.stderr.strip() == ("npe.py: error: --device cuda: no CUDA GPU visible to torch; "
+                                   "expected --device cpu or auto")

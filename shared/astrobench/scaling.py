@@ -25,3 +25,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
     parser.add_argument("--mixed-precision", choices=MIXED_PRECISION,
                         help="autocast on a GPU (default: what `accelerate launch` says, else no)")
+
+
+def accelerator_from_args(args, device: str):
+    """The run's Accelerator from ``add_arguments``' flags and the resolved device; a ValueError with a one-line
+    message (for the CLI's exit 2) on a bad value: no GPU for ``cuda``, fp16 without a GPU."""
+    if args.grad_accum < 1:
+        raise ValueError(f"--grad-accum {args.grad_accum}: expected a positive integer")
+    if str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU visible to torch; expected --device cpu or auto")
+    try:
+        return make_accelerator(device, args.mixed_precision, args.grad_accum)
+    except ValueError as err:
+        raise ValueError(f"--mixed-precision {args.mixed_precision}: {str(err).splitlines()[0]}") from None

@@ -65,15 +65,18 @@ def test_two_process_gloo_ddp_run(tmp_path):
     assert hist["last"] < hist["first"]
 
 
-def test_scaling_flags(capsys):
+def test_scaling_flags(capsys, tmp_path):
     sys.path.insert(0, str(TRACK_DIR))
     import upsampler
 
     args = upsampler.parse(["--grad-accum", "4", "--mixed-precision", "bf16"])
     assert (args.grad_accum, args.mixed_precision) == (4, "bf16")
     assert (upsampler.parse([]).grad_accum, upsampler.parse([]).mixed_precision) == (1, None)  # accelerate decides
-    for argv in (["--grad-accum", "0"], ["--mixed-precision", "fp8"]):
+    out = tmp_path / "out"
+    for run, argv in ((upsampler.main, ["--grad-accum", "0", "--out", str(out)]),
+                      (upsampler.parse, ["--mixed-precision", "fp8"])):
         with pytest.raises(SystemExit) as exc:
-            upsampler.parse(argv)
+            run(argv)
         assert exc.value.code == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not out.exists()  # rejected before anything was written
