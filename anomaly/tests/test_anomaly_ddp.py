@@ -9,12 +9,10 @@ Slow (~15-25 s on 2 cores: two interpreters import torch); still part of `make t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from astrobench.testing import accelerate_cpu_command
+from astrobench.testing import run_under_accelerate
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 STEPS = 16  # enough for the trimmed chi^2 to fall clearly below its first steps' (batch-to-batch noise ~0.3)
@@ -24,24 +22,10 @@ STEPS = 16  # enough for the trimmed chi^2 to fall clearly below its first steps
 def test_two_process_gloo_ddp_run(tmp_path):
     pytest.importorskip("accelerate")
     out, edge = tmp_path / "out", tmp_path / "edge"
-    cmd = accelerate_cpu_command(
-        TRACK_DIR / "autoencoder.py",
-        "--fast",
-        "--device",
-        "cpu",
-        "--max-steps",
-        str(STEPS),
-        "--out",
-        str(out),
-        "--export-onnx",
-        str(edge / "anomaly.onnx"),
-    )
-    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, logs = run_under_accelerate(TRACK_DIR / "autoencoder.py", "--fast", "--device", "cpu", "--max-steps",
+                                      str(STEPS), "--out", str(out), "--export-onnx", str(edge / "anomaly.onnx"),
+                                      out=out, log_suffix="_autoencoder")
     # both ranks trained, on different batches of one shared permutation
-    logs = [json.loads((out / f"shard_rank{r}_autoencoder.json").read_text()) for r in (0, 1)]
-    assert [g["processes"] for g in logs] == [2, 2]
     first = [set(g["first_indices"]) for g in logs]
     assert len(first[0]) == len(first[1]) == 64 and not first[0] & first[1]
     # one checkpoint, one metrics.json, scoring and the ONNX export once (main process)

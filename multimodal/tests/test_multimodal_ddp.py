@@ -9,12 +9,10 @@ Slow (~40-60 s on 2 cores); still part of `make test`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from astrobench.testing import accelerate_cpu_command
+from astrobench.testing import run_under_accelerate
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 STEPS = 6
@@ -23,14 +21,9 @@ STEPS = 6
 @pytest.mark.slow
 def test_two_process_gloo_ddp_run(tmp_path):
     pytest.importorskip("accelerate")
-    cmd = accelerate_cpu_command(TRACK_DIR / "contrastive.py", "--fast", "--device", "cpu", "--max-steps", str(STEPS),
-                                 "--out", str(tmp_path))
-    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, logs = run_under_accelerate(TRACK_DIR / "contrastive.py", "--fast", "--device", "cpu", "--max-steps",
+                                      str(STEPS), "--out", str(tmp_path), out=tmp_path, log_suffix="_CLIP")
     # both ranks trained, on different batches of one shared permutation
-    logs = [json.loads((tmp_path / f"shard_rank{r}_CLIP.json").read_text()) for r in (0, 1)]
-    assert [g["processes"] for g in logs] == [2, 2]
     first = [set(g["first_indices"]) for g in logs]
     assert len(first[0]) == len(first[1]) == 100 and not first[0] & first[1]
     # one checkpoint, one metrics.json, metrics computed once

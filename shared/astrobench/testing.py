@@ -104,3 +104,21 @@ def local_real_dataset(name: str, root, as_name: str | None = None, n: int = 40)
             yield local
         finally:
             data.unregister(local)
+
+
+def run_under_accelerate(script, *args: str, out, log_suffix: str = "", processes: int = 2):
+    """Run ``script *args`` as ``processes`` gloo processes (FAST mode, one thread each) and check that it succeeded
+    and that every rank wrote ``out/shard_rank{r}{log_suffix}.json`` knowing the process count.
+    Returns (the finished launcher process, the ranks' logs in rank order)."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
+    cmd = accelerate_cpu_command(script, *args, processes=processes)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = [json.loads((Path(out) / f"shard_rank{r}{log_suffix}.json").read_text()) for r in range(processes)]
+    assert [g["processes"] for g in logs] == [processes] * processes
+    return proc, logs

@@ -9,13 +9,11 @@ Slow (~15-30 s on 2 cores: two interpreters import torch); still part of `make t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from astrobench.testing import accelerate_cpu_command
+from astrobench.testing import run_under_accelerate
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 STEPS = 10
@@ -24,24 +22,9 @@ STEPS = 10
 @pytest.mark.slow
 def test_two_process_gloo_ddp_run(tmp_path):
     pytest.importorskip("accelerate")
-    cmd = accelerate_cpu_command(
-        TRACK_DIR / "upsampler.py",
-        "--fast",
-        "--device",
-        "cpu",
-        "--steps",
-        str(STEPS),
-        "--dataset",
-        "superres-galaxies",
-        "--out",
-        str(tmp_path),
-    )
-    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, logs = run_under_accelerate(TRACK_DIR / "upsampler.py", "--fast", "--device", "cpu", "--steps", str(STEPS),
+                                      "--dataset", "superres-galaxies", "--out", str(tmp_path), out=tmp_path)
     # both ranks trained, each on its own shard of the training pairs
-    logs = [json.loads((tmp_path / f"shard_rank{r}.json").read_text()) for r in (0, 1)]
-    assert [g["processes"] for g in logs] == [2, 2]
     seen = [set(g["first_indices"]) for g in logs]
     assert len(seen[0]) == len(seen[1]) == 16  # the batch, drawn without replacement
     assert all(i % 2 == r for r, s in enumerate(seen) for i in s)  # rank r holds pairs r, r + 2, ...
