@@ -67,10 +67,9 @@ def _load_processed(out: Path, split: str, fast: bool) -> tuple[dict, dict]:
 def border_noise(images: np.ndarray) -> list:
     """Background noise per band: 1.4826 x MAD of each image's outer BORDER-pixel frame, median over images.
     Floored at a quarter of the 8-bit step of the composites (a clipped, flat sky has MAD 0)."""
-    x = np.asarray(images, dtype=np.float64)
-    frame = np.concatenate([x[..., :BORDER, :].reshape(*x.shape[:2], -1), x[..., -BORDER:, :].reshape(*x.shape[:2], -1),
-                            x[..., BORDER:-BORDER, :BORDER].reshape(*x.shape[:2], -1),
-                            x[..., BORDER:-BORDER, -BORDER:].reshape(*x.shape[:2], -1)], axis=-1)
+    x = np.asarray(images)
+    parts = (x[..., :BORDER, :], x[..., -BORDER:, :], x[..., BORDER:-BORDER, :BORDER], x[..., BORDER:-BORDER, -BORDER:])
+    frame = np.concatenate([q.reshape(*x.shape[:2], -1) for q in parts], axis=-1).astype(np.float64)  # the frame only
     mad = np.median(np.abs(frame - np.median(frame, axis=-1, keepdims=True)), axis=-1)
     return [float(max(1.4826 * v, 0.25 / 255)) for v in np.median(mad, axis=0)]
 
