@@ -217,7 +217,8 @@ DATASETS = [
         version="1",
         description="CAMELS Multifield Dataset: total-matter 2-D maps of the IllustrisTNG CV set "
                     "(405 x 256^2), tiled to 128^2 HR + 32^2 LR pairs",
-        tracks=("superres", "sbi"),
+        # the CV set holds one cosmology (cosmic variance only): SBI needs the LH set's maps and parameter file
+        tracks=("superres",),
         urls=("https://users.flatironinstitute.org/~fvillaescusa/priv/DEPnzxoWlaTQ6CjrXqsm0vYi8L7Jy/CMD/2D_maps/data/"
               "Maps_Mtot_IllustrisTNG_CV_z=0.00.npy",),
         filename="Maps_Mtot_IllustrisTNG_CV_z=0.00.npy",
