@@ -79,19 +79,30 @@ def _block_mean(x: np.ndarray, factor: int) -> np.ndarray:
     return x.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5), dtype=np.float64)
 
 
-def _write_images(tmp: Path, split: str, source, index: np.ndarray, convert) -> None:
-    """Convert rows ``index`` of ``source`` chunk by chunk into ``<split>.images.npy`` (float32, N x 3 x 64 x 64)."""
-    out = np.lib.format.open_memmap(tmp / f"{split}.images.npy", mode="w+", dtype=np.float32,
-                                    shape=(len(index), 3, 64, 64))
-    lr = np.lib.format.open_memmap(tmp / f"{split}.lr.npy", mode="w+", dtype=np.float32,
-                                   shape=(len(index), 3, 64 // LR_FACTOR, 64 // LR_FACTOR))
-    for i in range(0, len(index), CHUNK):
-        rows = index[i : i + CHUNK]
-        out[i : i + len(rows)] = convert(source[rows])  # sorted indices: h5py reads just these rows
-        lr[i : i + len(rows)] = _block_mean(out[i : i + len(rows)], LR_FACTOR)
-    out.flush()
-    lr.flush()
-    del out, lr
+def _write_images(tmp: Path, source, splits: dict, convert) -> None:
+    """Convert every row of ``source`` into ``<split>.images.npy`` (float32, N x 3 x 64 x 64) and its 4x4 block
+    mean ``<split>.lr.npy``, for each split's sorted row ``index``. One pass in file order, in blocks aligned with
+    the HDF5 chunks: each compressed chunk is read once (a fancy-indexed read per split was 9x slower)."""
+    n = len(source)
+    chunk_rows = (getattr(source, "chunks", None) or (CHUNK,))[0]
+    step = chunk_rows * max(1, CHUNK // chunk_rows)
+    which, pos, outs = np.empty(n, np.int8), np.empty(n, np.int64), []
+    for k, (split, index) in enumerate(splits.items()):
+        which[index], pos[index] = k, np.arange(len(index))
+        outs.append([np.lib.format.open_memmap(tmp / f"{split}.{key}.npy", mode="w+", dtype=np.float32,
+                                               shape=(len(index), 3, size, size))
+                     for key, size in (("images", 64), ("lr", 64 // LR_FACTOR))])
+    for i in range(0, n, step):
+        hr = convert(source[i : i + step])  # contiguous rows
+        lr = _block_mean(hr, LR_FACTOR)
+        for k, (images, lrs) in enumerate(outs):
+            sel = which[i : i + step] == k
+            rows = pos[i : i + step][sel]
+            images[rows], lrs[rows] = hr[sel], lr[sel]
+    for arrays in outs:
+        for a in arrays:
+            a.flush()
+    del outs
 
 
 # ------------------------------------------------------------------ Galaxy10 (DECaLS and SDSS)
@@ -117,8 +128,8 @@ def _galaxy10_adapter(convert, bands, pixel_scale):
             with h5py.File(path, "r") as f:
                 labels = np.asarray(f["ans"]).astype(np.int64)
                 idx = _split_indices(len(labels))
+                _write_images(tmp, f["images"], idx, convert)
                 for s, index in idx.items():
-                    _write_images(tmp, s, f["images"], index, convert)
                     cols = {"label": labels[index], "source_index": index.astype(np.int64)}
                     for key in ("ra", "dec", "redshift", "pxscale"):
                         if key in f:
