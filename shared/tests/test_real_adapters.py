@@ -110,3 +110,20 @@ def test_anomaly_scorer_takes_galaxy10_decals_with_zoo_classes_as_anomalies(tmp_
         with pytest.raises(ScoreInputError, match="expected one of"):
             score("anomaly", {"score": labels.astype(float), "dataset": np.array("galaxies")})
     assert perfect["auroc"] == 1.0 and perfect["n_test"] == len(test) and same["auroc"] == 1.0
+
+
+def test_one_pass_conversion_of_a_chunked_compressed_file(tmp_path, monkeypatch):
+    """Blocks aligned with the HDF5 chunks, rows routed to their split in order: same arrays as converting each
+    split's rows directly."""
+    monkeypatch.setattr(real, "CHUNK", 10)  # several blocks, and a partial one at the end
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 255, (53, 256, 256, 3), dtype=np.uint8)
+    with h5py.File(tmp_path / "g.h5", "w") as f:
+        f.create_dataset("images", data=images, chunks=(4, 64, 64, 3), compression="gzip")
+    splits = {"train": np.array([0, 1, 5, 6, 7, 20, 33, 52]), "test": np.array([2, 3, 4, 40])}
+    with h5py.File(tmp_path / "g.h5", "r") as f:
+        real._write_images(tmp_path, f["images"], splits, real._galaxy10_bin4)
+    for split, index in splits.items():
+        hr, lr = (np.load(tmp_path / f"{split}.{key}.npy") for key in ("images", "lr"))
+        np.testing.assert_array_equal(hr, real._galaxy10_bin4(images[index]))
+        np.testing.assert_allclose(lr, hr.reshape(len(index), 3, 16, 4, 16, 4).mean((3, 5)), rtol=1e-6)
