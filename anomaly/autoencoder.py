@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from astrobench import scaling
-from astrobench.deploy import latency_ms, onnx_export, onnx_session  # shared with superres
+from astrobench.deploy import onnx_export, onnx_session, torch_vs_onnxruntime_ms  # shared with superres
 from astrobench.scaling import make_accelerator  # shared by every baseline
 
 DATASET = "galaxies-anomaly"
@@ -308,14 +308,7 @@ def export_onnx(model, path, sky_sigma, gain, images, threads: int = 1) -> dict:
     diffs = {name: float(np.max(np.abs(a - b))) for name, a, b in zip(names, got, ref)}
     # chi^2 reaches ~1e5 on a saturated star, where float32 spacing is ~1e-2: compare relative to max(|ref|, 1) too
     rel = {name: float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0))) for name, a, b in zip(names, got, ref)}
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.no_grad():
-            ms_torch = latency_ms(lambda b: edge(torch.from_numpy(b)), images)
-        ms_ort = latency_ms(lambda b: session.run(None, {"images": b}), images)
-    finally:
-        torch.set_num_threads(old)
+    ms_torch, ms_ort = torch_vs_onnxruntime_ms(edge, session, "images", images, threads)
     info = {"model": path.name, "input": {"images": "float32 (N, 3, 64, 64): sky-subtracted nanomaggies per pixel, "
                                           "bands g, r, z, as astrobench.data.load(...).images"},
             "outputs": {"score": "(N,) mean chi^2 per pixel; higher = more anomalous",

@@ -45,7 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from astrobench import data, scaling
-from astrobench.deploy import latency_ms, onnx_export, onnx_session  # shared with anomaly
+from astrobench.deploy import onnx_export, onnx_session, torch_vs_onnxruntime_ms  # shared with anomaly
 from astrobench.metrics import superres as metrics
 from astrobench.notebook import device as pick_device
 from astrobench.notebook import fast as fast_mode
@@ -259,14 +259,7 @@ def export_onnx(model: Upsampler, path, cfg: dict, lr: np.ndarray, threads: int 
     session = onnx_session(path, threads)
     ref = predict(model, lr, cfg)  # the baseline's own path, normalisation in numpy
     got = session.run(None, {"lr": lr})[0]
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.no_grad():
-            ms_torch = latency_ms(lambda b: edge(torch.from_numpy(b)), lr)
-        ms_ort = latency_ms(lambda b: session.run(None, {"lr": b}), lr)
-    finally:
-        torch.set_num_threads(old)
+    ms_torch, ms_ort = torch_vs_onnxruntime_ms(edge, session, "lr", lr, threads)
     units = cfg.get("units") or "the dataset's units"
     info = {"model": path.name, "dataset": cfg["dataset"], "factor": cfg["factor"],
             "input": {"lr": f"float32 (N, {cfg['channels']}, h, w), {units}, as astrobench.data.load(...).lr"},

@@ -52,3 +52,19 @@ def latency_ms(fn, images, repeats: int = 3) -> float:
             fn(images[i : i + 1])
         times.append((time.perf_counter() - t0) / len(images))
     return float(np.median(times) * 1e3)
+
+
+def torch_vs_onnxruntime_ms(module, session, input_name: str, images, threads: int) -> tuple[float, float]:
+    """(torch, onnxruntime) milliseconds per image for the same inputs, torch held to ``threads`` threads like the
+    session, so the two sides compare on equal CPU."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            ms_torch = latency_ms(lambda b: module(torch.from_numpy(b)), images)
+        ms_ort = latency_ms(lambda b: session.run(None, {input_name: b}), images)
+    finally:
+        torch.set_num_threads(old)
+    return ms_torch, ms_ort
