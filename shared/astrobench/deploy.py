@@ -68,3 +68,37 @@ def torch_vs_onnxruntime_ms(module, session, input_name: str, images, threads: i
     finally:
         torch.set_num_threads(old)
     return ms_torch, ms_ort
+
+
+def export_checked(module, inputs, path, input_name: str, output_names, dynamic: dict, describe: dict,
+                   reference=None, threads: int = 1) -> dict:
+    """Export ``module`` to ``path``, run it under onnxruntime on ``inputs`` (numpy, float32), compare with
+    ``reference`` (torch outputs, default ``module(inputs)``) and time both on ``threads`` CPU threads.
+    Returns, and writes to PATH.json, what a site needs: ``describe`` (inputs, outputs, constants...) plus the
+    parity, the latency, the load average and the versions."""
+    import json
+    import os
+    from importlib import metadata
+
+    import torch
+
+    inputs = np.array(inputs, dtype=np.float32)  # a writable copy (datasets are read-only memmaps)
+    names = [output_names] if isinstance(output_names, str) else list(output_names)
+    path = onnx_export(module, torch.from_numpy(inputs[:2]), path, input_name, names, dynamic)
+    session = onnx_session(path, threads)
+    if reference is None:
+        with torch.no_grad():
+            out = module(torch.from_numpy(inputs))
+        reference = [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+    got = session.run(None, {input_name: inputs})
+    # relative to max(|ref|, 1): a chi^2 of 1e5 is only resolved to ~1e-2 in float32
+    diff = {n: float(np.max(np.abs(a - b))) for n, a, b in zip(names, got, reference)}
+    rel = {n: float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0))) for n, a, b in zip(names, got, reference)}
+    ms_torch, ms_ort = torch_vs_onnxruntime_ms(module, session, input_name, inputs, threads)
+    info = {"model": path.name, **describe, "max_abs_diff_vs_torch": diff, "max_rel_diff_vs_torch": rel,
+            "parity_images": len(inputs), "threads": threads,
+            "latency_ms_per_image": {"torch": round(ms_torch, 3), "onnxruntime": round(ms_ort, 3)},
+            "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+            "versions": {p: metadata.version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript")}}
+    path.with_suffix(path.suffix + ".json").write_text(json.dumps(info, indent=1))
+    return info

@@ -115,7 +115,7 @@ def run_under_accelerate(script, *args: str, out, log_suffix: str = "", processe
     import subprocess
     from pathlib import Path
 
-    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, ASTROBENCH_FAST="1", OMP_NUM_THREADS="1", ASTROBENCH_SHARD_LOG=str(out))
     cmd = accelerate_cpu_command(script, *args, processes=processes)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
