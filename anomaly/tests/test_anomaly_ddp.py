@@ -22,8 +22,8 @@ STEPS = 16  # enough for the trimmed chi^2 to fall clearly below its first steps
 def test_two_process_gloo_ddp_run(tmp_path):
     pytest.importorskip("accelerate")
     out, edge = tmp_path / "out", tmp_path / "edge"
-    proc, logs = run_under_accelerate(TRACK_DIR / "autoencoder.py", "--fast", "--device", "cpu", "--max-steps",
-                                      str(STEPS), "--out", str(out), "--export-onnx", str(edge / "anomaly.onnx"),
+    proc, logs = run_under_accelerate(TRACK_DIR / "autoencoder.py", "--fast", "--device", "cpu", "--set",
+                                      f"steps={STEPS}", "--out", str(out), "--export-onnx", str(edge / "anomaly.onnx"),
                                       out=out, log_suffix="_autoencoder")
     # both ranks trained, on different batches of one shared permutation
     first = [set(g["first_indices"]) for g in logs]

@@ -14,6 +14,7 @@ pytest.importorskip("onnxscript")  # torch.onnx's dynamo exporter
 TRACK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRACK_DIR))
 import autoencoder as AE  # noqa: E402
+from astrobench.deploy import onnx_session  # noqa: E402
 
 torch.set_num_threads(1)
 TOL = 1e-4  # |onnx - torch| <= TOL * max(1, |torch|): absolute for O(1) outputs; chi^2 of an anomaly reaches 1e5,
@@ -40,7 +41,7 @@ def close(a, b) -> bool:
 @pytest.mark.slow
 def test_onnx_scorer_matches_torch_and_the_baseline_scoring(tmp_path):
     torch.manual_seed(0)
-    model = AE.build_model(AE.WIDTHS["fast"]).eval()
+    model = AE.build_model(AE.FAST).eval()
     images = galaxies_in_nanomaggies(8)
     info = AE.export_onnx(model, tmp_path / "scorer.onnx", SKY, GAIN, images)
     saved = json.loads((tmp_path / "scorer.onnx.json").read_text())
@@ -48,7 +49,7 @@ def test_onnx_scorer_matches_torch_and_the_baseline_scoring(tmp_path):
     assert set(saved["latency_ms_per_image"]) == {"torch", "onnxruntime"} and saved["threads"] == 1
 
     # The exported graph, on a batch size it was not traced with, against the baseline's own evaluate().
-    session = AE.onnx_session(tmp_path / "scorer.onnx", threads=1)
+    session = onnx_session(tmp_path / "scorer.onnx", threads=1)
     assert [i.name for i in session.get_inputs()] == ["images"]
     for batch in (images[:1], galaxies_in_nanomaggies(5, seed=1)):
         score, top, recon = session.run(None, {"images": batch})

@@ -25,7 +25,7 @@ def test_baseline_runs_on_galaxy10_decals(tmp_path, monkeypatch):
     monkeypatch.setenv("ASTROBENCH_DATA", str(tmp_path / "cache"))
     out = tmp_path / "out"
     with local_real_dataset("galaxy10-decals", tmp_path / "www", n=80):
-        rc = AE.main(["--fast", "--dataset", "galaxy10-decals", "--device", "cpu", "--max-steps", "3",
+        rc = AE.main(["--fast", "--dataset", "galaxy10-decals", "--device", "cpu", "--set", "steps=3",
                       "--out", str(out)])
         assert rc == 0
         test = data.load("galaxy10-decals", "test", fast=True)

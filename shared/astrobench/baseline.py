@@ -121,16 +121,14 @@ def threads(requested: int | None = None) -> int:
 
 def check_folder(path, flag: str = "--out") -> Path:
     """A folder we can create or write into, checked before any long work (nothing is created here)."""
+    from .data.cache import unwritable
+
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise BaselineError(f"{flag} {path}: is a file; expected a folder")
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise BaselineError(f"{flag} {path}: {parent} is a file; expected a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise BaselineError(f"{flag} {path}: {parent} is not writable; expected a writable folder")
+    problem = unwritable(path)
+    if problem:
+        raise BaselineError(f"{flag} {path}: {problem}; expected a writable folder")
     return path
 
 
@@ -146,10 +144,15 @@ def check_file(path, flag: str) -> Path:
 
 
 def check_cache():
-    """$ASTROBENCH_DATA must be a folder we can write into (the datasets are generated there)."""
-    from .data.cache import ENV_VAR, cache_dir
+    """$ASTROBENCH_DATA must be a folder, and one we can write into unless it already holds data (organisers may
+    pre-fetch into a read-only place); checked again, per dataset, before anything is generated or downloaded."""
+    from .data.cache import ENV_VAR, cache_dir, unwritable
 
-    check_folder(cache_dir(), f"{ENV_VAR}=")
+    root = cache_dir()
+    if root.exists() and not root.is_dir():
+        raise BaselineError(f"${ENV_VAR} {root}: is a file; expected a folder")
+    if not root.exists() and unwritable(root):
+        raise BaselineError(f"${ENV_VAR} {root}: {unwritable(root)}; expected a writable folder")
 
 
 @dataclass
@@ -327,6 +330,7 @@ def log_shard(acc, indices, name: str = "") -> None:
         return
     suffix = f"_{name}" if name else ""
     log = {"rank": acc.process_index, "processes": acc.num_processes, "first_indices": list(indices)}
+    Path(folder).mkdir(parents=True, exist_ok=True)
     write_json(Path(folder) / f"shard_rank{acc.process_index}{suffix}.json", log)
 
 

@@ -167,7 +167,10 @@ def cmd_badges(args) -> int:
 
 def cmd_score(args) -> int:
     from . import metrics
+    from .baseline import check_file
 
+    if args.json:
+        check_file(args.json, "--json")  # before scoring, which can take a while
     result = metrics.score(args.target, args.predictions)
     text = json.dumps(result, indent=1, default=float)
     print(text)
@@ -179,9 +182,12 @@ def cmd_score(args) -> int:
 def cmd_demo(args) -> int:
     """Generate the default dataset with a figure + summary; then run each track baseline (FAST)."""
     from . import data, plotting
+    from .baseline import check_folder
     from .notebook import fast
 
-    out = Path(args.out)
+    out = check_folder(args.out)
+    fast()  # a bad ASTROBENCH_FAST fails here, before any work
+    data.cache.check_writable(data.cache_dir())
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     train = data.load("galaxies", "train")
@@ -262,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .baseline import BaselineError
     from .data.errors import DataError
     from .metrics import ScoreInputError
 
@@ -272,8 +279,12 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except (UsageError, DataError, ScoreInputError) as err:
+    except (UsageError, DataError, ScoreInputError, BaselineError) as err:
         return _fail(str(err).splitlines()[0]) if not isinstance(err, UsageError) else _fail_usage(err)
+    except ValueError as err:  # e.g. ASTROBENCH_FAST=maybe (astrobench.notebook.fast)
+        if not str(err).startswith("ASTROBENCH_"):
+            raise
+        return _fail(str(err).splitlines()[0])
 
 
 def _fail_usage(err) -> int:

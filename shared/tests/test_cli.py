@@ -103,3 +103,46 @@ def test_output_into_a_closed_pipe_is_not_a_traceback():
     proc = subprocess.run(f"{sys.executable} -m astrobench.cli info galaxies | head -1", shell=True,
                           capture_output=True, text=True)
     assert proc.stdout == "# galaxies\n" and "Traceback" not in proc.stderr
+
+
+def _one_line_exit_2(argv, capsys, needle):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_score_rejects_empty_and_truncated_files(tmp_path, capsys):
+    good = tmp_path / "good.npz"
+    np.savez(good, score=np.zeros(1000))
+    empty, cut = tmp_path / "empty.npz", tmp_path / "cut.npz"
+    empty.write_bytes(b"")
+    cut.write_bytes(good.read_bytes()[:200])
+    for path in (empty, cut):
+        _one_line_exit_2(["score", "anomaly", str(path)], capsys, "not a readable .npz file")
+
+
+def test_score_checks_json_before_scoring(tmp_path, capsys, monkeypatch):
+    from astrobench import metrics
+
+    monkeypatch.setattr(metrics, "score", lambda *a, **k: pytest.fail("scored before checking --json"))
+    np.savez(tmp_path / "p.npz", score=np.zeros(3))
+    _one_line_exit_2(["score", "anomaly", str(tmp_path / "p.npz"), "--json", "/proc/no/m.json"], capsys,
+                     "--json /proc/no")
+    _one_line_exit_2(["score", "anomaly", str(tmp_path / "p.npz"), "--json", str(tmp_path)], capsys, "is a folder")
+
+
+def test_demo_checks_out_and_environment_first(tmp_path, capsys, monkeypatch, cache):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    _one_line_exit_2(["demo", "--out", str(afile)], capsys, "is a file")
+    _one_line_exit_2(["demo", "--out", "/proc/demo"], capsys, "not writable")
+    monkeypatch.setenv("ASTROBENCH_FAST", "maybe")
+    _one_line_exit_2(["demo", "--out", str(tmp_path / "d")], capsys, "ASTROBENCH_FAST='maybe'")
+    _one_line_exit_2(["doctor"], capsys, "ASTROBENCH_FAST='maybe'")
+    monkeypatch.setenv("ASTROBENCH_FAST", "1")
+    monkeypatch.setenv("ASTROBENCH_DATA", str(afile))
+    _one_line_exit_2(["demo", "--out", str(tmp_path / "d")], capsys, "expected a writable folder")
+    _one_line_exit_2(["fetch", "galaxies"], capsys, "is a file")
+    monkeypatch.setenv("ASTROBENCH_DATA", "/proc/astrobench")
+    _one_line_exit_2(["fetch", "galaxies"], capsys, "not writable")
+    assert not (tmp_path / "d").exists()

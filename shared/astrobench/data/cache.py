@@ -29,9 +29,36 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("astrobench"))
 
 
+def check_writable(path: Path) -> None:
+    """A DataError (one line) unless ``path``'s folder can be created or written: checked before generating or
+    downloading, so a cache pointed at a file or a read-only place fails at once, with nothing half-written."""
+    from .errors import DataError
+
+    problem = unwritable(path)
+    if problem:
+        raise DataError(f"dataset cache {cache_dir()} (${ENV_VAR}): {problem}; expected a writable folder")
+
+
+def unwritable(path) -> str | None:
+    """Why the folder ``path`` could not be created or written into, or None. Probes with a temporary file in the
+    nearest existing ancestor (permission bits alone say yes to root, even in /proc)."""
+    parent = Path(path).expanduser()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file"
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError:
+        return f"{parent} is not writable"
+    return None
+
+
 @contextmanager
 def locked(path: Path, timeout: float = 3600):
     """Hold ``<path>.lock`` while creating ``path``."""
+    check_writable(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=timeout):
         yield

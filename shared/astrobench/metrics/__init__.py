@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,15 @@ def load_predictions(path) -> dict:
     if not path.is_file():
         raise ScoreInputError(f"{path}: no such file; expected a predictions .npz written by a baseline")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (ValueError, OSError) as err:
-        raise ScoreInputError(f"{path}: not a readable .npz file ({err})") from None
+        with open(path, "rb") as fh:  # our handle: closed on any error
+            f = np.load(fh, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an archive of named arrays")
+            with f:
+                return {k: f[k] for k in f.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # empty, truncated, not an .npz
+        raise ScoreInputError(f"{path}: not a readable .npz file ({err}); expected one written by a baseline or "
+                              "np.savez") from None
 
 
 def score(target: str, pred, task: str | None = None) -> dict:
