@@ -28,7 +28,7 @@ from torch import nn
 SCRIPT = "autoencoder.py"
 DATASET = "galaxies-anomaly"
 # ---------------------------------------------------------------- settings: FULL and FAST (--set KEY=VALUE)
-FULL = dict(epochs=12, steps=None, widths=(16, 32, 64, 64), latent=32, batch=64, lr=2e-3, warmup=0.05, trim=0.05)
+FULL = dict(epochs=30, steps=None, widths=(16, 32, 64, 64), latent=32, batch=64, lr=2e-3, warmup=0.05, trim=0.05)
 FAST = dict(epochs=6, steps=None, widths=(8, 16, 32, 32), latent=32, batch=64, lr=2e-3, warmup=0.05, trim=0.05)
 # steps: optimizer steps instead of epochs when set. latent: small, so the bottleneck has no room for rare
 # patterns. trim: the train split holds ~1 % unlabelled anomalies (a saturated star has chi^2 ~1e5, a galaxy ~1),
@@ -286,7 +286,7 @@ def score_histogram(scores, types, path=None, ax=None):
 
 def parser():
     p = baseline.parser(SCRIPT, __doc__, out="outputs/anomaly", dataset=DATASET, budget="epochs",
-                        budget_help="training epochs (FULL 12, FAST 6); --set steps=N counts optimizer steps instead")
+                        budget_help="training epochs (FULL 30, FAST 6); --set steps=N counts optimizer steps instead")
     p.add_argument("--export-onnx", metavar="PATH", help="also export the trained scorer (raw images -> score) to "
                    "this ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
     return p
