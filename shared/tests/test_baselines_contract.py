@@ -19,15 +19,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from astrobench.cli import BASELINES
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = {
-    "generative": ROOT / "generative" / "diffusion.py",
-    "sbi": ROOT / "sbi" / "npe.py",
-    "multimodal": ROOT / "multimodal" / "contrastive.py",
-    "anomaly": ROOT / "anomaly" / "autoencoder.py",
-    "superres": ROOT / "superres" / "upsampler.py",
-}
+SCRIPTS = {track: ROOT / script for track, script in BASELINES.items()}
 BUDGET = {"generative": "--steps", "sbi": "--epochs", "multimodal": "--epochs", "anomaly": "--epochs",
           "superres": "--steps"}
 # small budgets for the faketime comparison (the FAST settings otherwise)
