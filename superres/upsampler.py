@@ -1,79 +1,117 @@
 """x4 super-resolution baseline: a compact EDSR-style CNN with a PixelShuffle upsampler.
 
-    python superres/upsampler.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda]
-                                 [--dataset superres-galaxies|superres-fields|camels-cmd-mtot|galaxy10-decals|...]
-                                 [--export-onnx PATH]
-                                 [--grad-accum N] [--mixed-precision no|fp16|bf16]
+    python superres/upsampler.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
+                                 [--threads N] [--steps N] [--max-minutes M] [--set KEY=VALUE]
+                                 [--grad-accum N] [--mixed-precision no|fp16|bf16] [--export-onnx PATH]
 
 Trains on the train split, predicts the held-out test split, scores it with the shared scorer
 (``astrobench.metrics.superres.score``, the code behind ``astrobench score superres:<dataset>``)
 and writes metrics.json, predictions.npz (key "sr"), model.pt + model_config.json, examples.png
 (LR | bicubic | model | HR | residual) and pk.png (power-spectrum ratio).
 
-Real data, same code: ``--dataset camels-cmd-mtot`` (CAMELS total-matter maps, tiled like superres-fields) or
-``--dataset galaxy10-decals`` / ``galaxy10-sdss`` (survey colour composites; LR = their 4 x 4 block mean).
+Datasets: superres-galaxies (default, or ``galaxies``), superres-fields (``fields``), and the same code on real
+pairs: camels-cmd-mtot (CAMELS total-matter maps, tiled like the fields), galaxy10-decals / galaxy10-sdss (survey
+colour composites; LR = their 4 x 4 block mean).
 
-The network predicts a correction to bicubic upsampling (residual learning, as in VDSR/EDSR):
-all convolutions run at LR resolution and one PixelShuffle (ESPCN, Shi+2016) turns 16 channels
-into a 4x4 block of HR pixels, which keeps it cheap on a CPU.
+The network predicts a correction to bicubic upsampling (residual learning, as in VDSR/EDSR): all convolutions
+run at LR resolution and one PixelShuffle (ESPCN, Shi+2016) turns C x 16 channels into 4x4 blocks of HR pixels,
+which keeps it cheap on a CPU. The budget is ``steps`` optimizer steps; the cosine learning rate follows the step
+alone. ``--set pk_weight=1`` adds a spectral (P(k)) loss to the MSE.
 
-``--export-onnx PATH`` also writes the trained model, normalisation included (raw LR in the dataset's units
-in, SR in the same units out), as one ONNX file for a telescope site without PyTorch, with PATH.json beside it
-(inputs, outputs, parity and CPU latency vs PyTorch).
-
-Scaling (Hugging Face accelerate): the file runs unchanged under ``accelerate launch`` (several GPUs, or gloo
-DDP on CPU cores). Each process draws its batches from its own shard of the training pairs (rank r: pairs
-r, r + P, ...) with its own random stream, so the effective batch is batch x processes x ``--grad-accum``;
-the wall-clock cap and the learning-rate schedule follow the main process's clock. ``--mixed-precision``
-(or ``accelerate launch --mixed_precision``) turns on fp16/bf16 autocast on a GPU. Prediction, scoring and
-every file written (model.pt, metrics.json, figures, ONNX) happen once, on the main process. A plain
-``python upsampler.py`` run is one process and gives exactly the numbers it gave before.
+``--export-onnx PATH`` also writes the trained model, normalisation included (raw LR in the dataset's units in,
+SR in the same units out), as one ONNX file, with PATH.json beside it (parity and CPU latency vs PyTorch).
+Under ``accelerate launch`` each process draws its batches from its own shard of the training pairs (rank r:
+pairs r, r + P, ...) with its own random stream: the effective batch is batch x processes x ``--grad-accum``.
+Prediction, scoring and every file written happen once, on the main process.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import importlib.util
 import math
-import os
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from astrobench import data, scaling
-from astrobench.deploy import onnx_export, onnx_session, torch_vs_onnxruntime_ms  # shared with anomaly
+from astrobench import baseline
 from astrobench.metrics import superres as metrics
-from astrobench.notebook import device as pick_device
-from astrobench.notebook import fast as fast_mode
-from astrobench.notebook import seed_everything
-from astrobench.scaling import make_accelerator  # shared by every baseline
-from tqdm.auto import tqdm
+from upsampler_figures import plot_examples, plot_pk, save_figures  # noqa: F401 (notebooks use them)
 
+SCRIPT = "upsampler.py"
+DATASET = "superres-galaxies"
 DATASETS = tuple(metrics.SHAPES)  # the simulated sets and the real sets with LR pairs
-WIDTH = {"full": 48, "fast": 32}  # feature channels
-BLOCKS = {"full": 6, "fast": 3}  # residual blocks (conv-ReLU-conv)
-BATCH = 16
-LEARNING_RATE = 1e-3
-WEIGHT_DECAY = 1e-4
-MAX_STEPS = {"full": 30000, "fast": 250}
-TRAIN_SECONDS = {"full": 18 * 60, "fast": 35}  # wall-clock cap: the CPU is shared
+# ---------------------------------------------------------------- settings: FULL and FAST (--set KEY=VALUE)
+FULL = dict(steps=14000, width=48, blocks=6, batch=16, lr=1e-3, weight_decay=1e-4, pk_weight=0.0)
+FAST = dict(steps=250, width=32, blocks=3, batch=16, lr=1e-3, weight_decay=1e-4, pk_weight=0.0)
+# steps: FULL ~0.23 s each on the 2-core CPU (README), ~55 min. width, blocks: feature channels and residual
+# blocks (conv-ReLU-conv). pk_weight: weight of the spectral (P(k)) loss added to the MSE; 0 = plain MSE.
 PATCH = {"superres-fields": 16, "camels-cmd-mtot": 16}  # LR crop size for training the fields; galaxies: whole
-N_EXAMPLES = 4
 EDGE_IMAGES = 32  # test images for the ONNX parity check and latency timing (--export-onnx)
+# ---------------------------------------------------------------- data
 
 
 def load_pairs(dataset: str, split: str, fast: bool):
     """(LR, HR, Dataset) arrays for one split, as float32 copies (Galaxy10's HR is its ``images``)."""
+    from astrobench import data
+
     ds = data.load(dataset, split, fast=fast)
     return np.array(ds.lr, dtype=np.float32), np.array(ds.hr if "hr" in ds.arrays else ds.images, np.float32), ds
 
 
-def block_mean(x: torch.Tensor, factor: int) -> torch.Tensor:
-    return F.avg_pool2d(x, factor)
+def make_config(dataset: str, meta: dict, settings: dict) -> dict:
+    """The FULL/FAST settings plus what the dataset fixes: factor, units, channels, LR-consistency, crops."""
+    c = meta["config"]
+    return dict(settings, dataset=dataset, factor=c["factor"], extensive=c["extensive"], channels=len(c["channels"]),
+                units=c.get("units"),
+                # LR is exactly HR's block mean (fields, CAMELS, Galaxy10; not the PSF-degraded galaxies): project
+                consistent="block mean" in str(c.get("lr", "")), patch=PATCH.get(dataset),
+                periodic=c.get("periodic", True),
+                loss="mse (normalised by max |LR| per image) + pk_weight * spectral loss")
+
+
+def normalise(lr: np.ndarray, hr: np.ndarray | None, factor: int, extensive: bool):
+    """Per-image scale = max |LR|, so faint and bright objects train alike (and PSNR is per-image).
+    Extensive HR (flux per pixel) is multiplied by factor^2 to share LR's per-pixel units."""
+    scale = np.maximum(np.abs(lr).reshape(len(lr), -1).max(axis=1), 1e-8)[:, None, None, None]
+    unit = factor**2 if extensive else 1.0
+    return lr / scale, (None if hr is None else hr * unit / scale), scale / unit
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, patch: int | None = None,
+            periodic: bool = True):
+    """A random element of the dihedral group (flips, 90 degree turns): both data sets are isotropic.
+    With ``patch``, also a random patch x patch LR crop: after a periodic shift (whole LR pixels) for periodic
+    fields, inside the image for tiles of a larger map (CAMELS), which would otherwise show seams."""
+    if patch:
+        f = y.shape[-1] // x.shape[-1]
+        if periodic:
+            i, j = (int(v) for v in rng.integers(x.shape[-1], size=2))
+            x = torch.roll(x, (i, j), (2, 3))[..., :patch, :patch]
+            y = torch.roll(y, (f * i, f * j), (2, 3))[..., : f * patch, : f * patch]
+        else:
+            i, j = (int(v) for v in rng.integers(x.shape[-1] - patch + 1, size=2))
+            x = x[..., i : i + patch, j : j + patch]
+            y = y[..., f * i : f * (i + patch), f * j : f * (j + patch)]
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    x, y = torch.rot90(x, k, (2, 3)), torch.rot90(y, k, (2, 3))
+    return (x.flip(3), y.flip(3)) if flip else (x, y)
+
+
+# ================================================================ MODEL SLOT: replace build_model with your own
+
+
+def build_model(cfg: dict) -> nn.Module:
+    """Replace this with your model. Interface:
+
+    ``model(x) -> sr``: x (B, C, h, w) float32 LR images divided by each image's max |LR| (C = cfg["channels"]:
+    bands g, r, z for the galaxies, one density for the fields; h = w = 16 in training, any size when predicting);
+    sr (B, C, factor h, factor w), factor = cfg["factor"] = 4, per HR pixel in the same normalised units (flux-like
+    HR is multiplied by factor^2 to share them: see ``normalise``). The loss is the MSE between sr and the
+    normalised HR (+ cfg["pk_weight"] x ``spectral_loss``); ``predict`` undoes the normalisation. ``cfg``: the
+    FULL/FAST settings (width, blocks) and the dataset's (channels, factor, consistent)."""
+    return Upsampler(cfg["channels"], cfg["width"], cfg["blocks"], cfg["factor"], cfg["consistent"])
 
 
 class ResBlock(nn.Module):
@@ -84,6 +122,10 @@ class ResBlock(nn.Module):
 
     def forward(self, h):
         return h + self.conv2(F.relu(self.conv1(h)))  # EDSR block: no batch norm
+
+
+def block_mean(x: torch.Tensor, factor: int) -> torch.Tensor:
+    return F.avg_pool2d(x, factor)
 
 
 class Upsampler(nn.Module):
@@ -112,42 +154,7 @@ class Upsampler(nn.Module):
         return sr
 
 
-def normalise(lr: np.ndarray, hr: np.ndarray | None, factor: int, extensive: bool):
-    """Per-image scale = max |LR|, so faint and bright objects train alike (and PSNR is per-image).
-    Extensive HR (flux per pixel) is multiplied by factor^2 to share LR's per-pixel units."""
-    scale = np.maximum(np.abs(lr).reshape(len(lr), -1).max(axis=1), 1e-8)[:, None, None, None]
-    unit = factor**2 if extensive else 1.0
-    return lr / scale, (None if hr is None else hr * unit / scale), scale / unit
-
-
-def set_threads(processes: int = 1) -> int:
-    """Torch's OpenMP threads spin while they wait: on an oversubscribed CPU (load above the core
-    count) one thread ran 8x faster than two here (22 vs 2.5 GFLOP/s, conv fwd+bwd).
-    Several processes (``accelerate launch``) share the cores."""
-    cores = max(1, (os.cpu_count() or 1) // processes)
-    threads = 1 if hasattr(os, "getloadavg") and os.getloadavg()[0] > cores else cores
-    torch.set_num_threads(threads)
-    return threads
-
-
-def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, patch: int | None = None,
-            periodic: bool = True):
-    """A random element of the dihedral group (flips, 90 degree turns): both data sets are isotropic.
-    With ``patch``, also a random patch x patch LR crop: after a periodic shift (whole LR pixels) for periodic
-    fields, inside the image for tiles of a larger map (CAMELS), which would otherwise show seams."""
-    if patch:
-        f = y.shape[-1] // x.shape[-1]
-        if periodic:
-            i, j = (int(v) for v in rng.integers(x.shape[-1], size=2))
-            x = torch.roll(x, (i, j), (2, 3))[..., :patch, :patch]
-            y = torch.roll(y, (f * i, f * j), (2, 3))[..., : f * patch, : f * patch]
-        else:
-            i, j = (int(v) for v in rng.integers(x.shape[-1] - patch + 1, size=2))
-            x = x[..., i : i + patch, j : j + patch]
-            y = y[..., f * i : f * (i + patch), f * j : f * (j + patch)]
-    k, flip = int(rng.integers(4)), bool(rng.integers(2))
-    x, y = torch.rot90(x, k, (2, 3)), torch.rot90(y, k, (2, 3))
-    return (x.flip(3), y.flip(3)) if flip else (x, y)
+# ================================================================ loss, training, prediction
 
 
 def radial_power(x: torch.Tensor) -> torch.Tensor:
@@ -168,41 +175,30 @@ def spectral_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (torch.log(radial_power(pred) + 1e-12) - torch.log(radial_power(target) + 1e-12)).pow(2).mean()
 
 
-def train(
-    model, lr, hr, cfg: dict, device: str = "cpu", seed: int = 0, progress: bool = True, accelerator=None, log_dir=None
-) -> list:
-    """AdamW on the MSE in normalised units; cosine decay over whichever ends first, steps or wall clock.
-    Returns the loss per optimizer step (this process's batches). Under several processes each draws from its
-    own shard of the pairs; ``log_dir`` then gets shard_rank{r}.json (the first batch's indices, for the test)."""
-    acc = accelerator or make_accelerator(device, grad_accum=cfg.get("grad_accum", 1))
-    rank, world, device = acc.process_index, acc.num_processes, acc.device
-    seed_everything(seed)
-    rng = np.random.default_rng(seed + 1000 * rank)  # every draw of the loop; rank 0's is the single-process one
-    x_all, y_all, _ = normalise(lr[rank::world], hr[rank::world], cfg["factor"], cfg["extensive"])  # this shard
+def train(model, lr, hr, cfg: dict, run=None, progress: bool = True) -> list:
+    """AdamW on the MSE in normalised units (+ pk_weight x spectral loss) for ``cfg["steps"]`` optimizer steps, the
+    cosine learning rate a function of the step alone. Returns the loss per optimizer step (this process's
+    batches). Under several processes each draws from its own shard of the pairs (rank r: pairs r, r + P, ...)."""
+    from tqdm.auto import tqdm
+
+    run = run or baseline.local_run()
+    acc, device, steps = run.acc, run.acc.device, cfg["steps"]
+    rng = np.random.default_rng(run.seed + 1000 * acc.process_index)  # every draw; rank 0's = the 1-process run
+    x_all, y_all, _ = normalise(*baseline.shard(acc, lr, hr), cfg["factor"], cfg["extensive"])  # this shard
     x_all, y_all = torch.from_numpy(x_all.astype(np.float32)), torch.from_numpy(y_all.astype(np.float32))
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     ddp, opt = acc.prepare(model, opt)  # DDP wrapper + autocast/grad scaler where asked; as-is in one process
-    losses, t0 = [], time.perf_counter()
-    bar = tqdm(range(cfg["max_steps"]), desc="training", disable=not progress or not acc.is_main_process)
+    losses = []
+    bar = tqdm(range(steps), desc="training", disable=not progress or not run.is_main)
     for step in bar:
-        clock = (time.perf_counter() - t0) / cfg["train_seconds"]
-        if world > 1:  # the main process's clock for all: the same learning rate and the same last step
-            flag = torch.tensor([clock if acc.is_main_process else 0.0], dtype=torch.float64, device=device)
-            clock = acc.reduce(flag, "sum").item()
-        done = max(step / cfg["max_steps"], clock)
-        if done >= 1.0:
-            break
         for group in opt.param_groups:
-            group["lr"] = cfg["learning_rate"] * 0.5 * (1 + math.cos(math.pi * done))
+            group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * step / steps))
         micro = []
         for _ in range(acc.gradient_accumulation_steps):  # accelerate syncs and steps on the last micro-batch
             with acc.accumulate(ddp):
                 idx = torch.from_numpy(rng.choice(len(x_all), cfg["batch"], replace=False))
-                if log_dir is not None and world > 1 and step == 0 and not micro:  # read by the DDP test
-                    log = {"rank": rank, "processes": world, "first_indices": (idx * world + rank).tolist()}
-                    (Path(log_dir) / f"shard_rank{rank}.json").write_text(json.dumps(log))
-                x, y = augment(x_all[idx], y_all[idx], rng, cfg["patch"], cfg.get("periodic", True))
+                x, y = augment(x_all[idx], y_all[idx], rng, cfg["patch"], cfg["periodic"])
                 x, y = x.to(device), y.to(device)
                 pred = ddp(x).float()  # (a no-op without mixed precision)
                 loss = F.mse_loss(pred, y)
@@ -215,6 +211,8 @@ def train(
         losses.append(float(np.mean(micro)))
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.2e}")
+        if run.out_of_time():  # --max-minutes only
+            break
     bar.close()
     acc.wait_for_everyone()
     acc.unwrap_model(ddp, keep_fp32_wrapper=False)  # drops the DDP wrapper and the autocast forward of ``model``
@@ -238,217 +236,112 @@ class EdgeUpsampler(nn.Module):
     """``predict`` as one module, so a site needs no pre/post-processing: raw LR (N, C, h, w) in the dataset's
     units -> SR (N, C, factor h, factor w) in the HR units (the per-image max |LR| scaling is inside)."""
 
-    def __init__(self, model: Upsampler, extensive: bool):
+    def __init__(self, model: nn.Module, factor: int, extensive: bool):
         super().__init__()
-        self.model, self.unit = model, float(model.factor**2 if extensive else 1)
+        self.model, self.unit = model, float(factor**2 if extensive else 1)
 
     def forward(self, lr):
         scale = lr.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-8)
         return self.model(lr / scale) * (scale / self.unit)
 
 
-def export_onnx(model: Upsampler, path, cfg: dict, lr: np.ndarray, threads: int = 1) -> dict:
+def export_onnx(model, path, cfg: dict, lr: np.ndarray, threads: int = 1) -> dict:
     """Export the trained model to ``path`` (batch and LR height/width free), check it against ``predict`` on
     ``lr`` (raw test LR) and time both on the CPU with ``threads`` threads. Returns (and writes to PATH.json)
     what a site needs to know."""
-    from importlib import metadata
+    from astrobench.deploy import export_checked
 
-    edge = EdgeUpsampler(model.cpu().eval(), cfg["extensive"]).eval()
     lr = np.array(lr, dtype=np.float32)
-    path = onnx_export(edge, torch.from_numpy(lr[:2]), path, "lr", "sr", {0: "batch", 2: "height", 3: "width"})
-    session = onnx_session(path, threads)
     ref = predict(model, lr, cfg)  # the baseline's own path, normalisation in numpy
-    got = session.run(None, {"lr": lr})[0]
-    ms_torch, ms_ort = torch_vs_onnxruntime_ms(edge, session, "lr", lr, threads)
-    units = cfg.get("units") or "the dataset's units"
-    info = {"model": path.name, "dataset": cfg["dataset"], "factor": cfg["factor"],
-            "input": {"lr": f"float32 (N, {cfg['channels']}, h, w), {units}, as astrobench.data.load(...).lr"},
-            "output": {"sr": f"float32 (N, {cfg['channels']}, {cfg['factor']}h, {cfg['factor']}w), the same "
-                       "units per HR pixel, as astrobench.data.load(...).hr"},
-            "max_abs_diff_vs_torch": float(np.max(np.abs(got - ref))),
-            "max_rel_diff_vs_torch": float(np.max(np.abs(got - ref)) / np.max(np.abs(ref))),
-            "parity_images": len(lr), "threads": threads,
-            "latency_ms_per_image": {"torch": round(ms_torch, 3), "onnxruntime": round(ms_ort, 3)},
-            "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-            "versions": {p: metadata.version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript")}}
-    path.with_suffix(path.suffix + ".json").write_text(json.dumps(info, indent=1))
-    return info
+    c, f, units = cfg["channels"], cfg["factor"], cfg.get("units") or "the dataset's units"
+    describe = {"dataset": cfg["dataset"], "factor": f,
+                "input": {"lr": f"float32 (N, {c}, h, w), {units}, as astrobench.data.load(...).lr"},
+                "outputs": {"sr": f"float32 (N, {c}, {f}h, {f}w), the same units per HR pixel, as "
+                                  "astrobench.data.load(...).hr"}}
+    edge = EdgeUpsampler(model.cpu().eval(), f, cfg["extensive"]).eval()
+    return export_checked(edge, lr, path, "lr", ("sr",), {0: "batch", 2: "height", 3: "width"}, describe,
+                          reference=[ref], threads=threads)
 
 
-def _show(image, scale=None, vmin=None, vmax=None):
-    """What to imshow: asinh RGB for 3-band galaxies, log10 density for fields."""
-    from astrobench.plotting import asinh_rgb
-
-    if len(image) == 3:
-        return dict(X=asinh_rgb(image, scale=scale))
-    return dict(X=np.log10(np.clip(image[0], 1e-2, None)), cmap="magma", vmin=vmin, vmax=vmax)
+# ---------------------------------------------------------------- main
 
 
-def plot_examples(lr, bicubic, sr, hr, extensive: bool, n: int = N_EXAMPLES, factor: int = 4):
-    """Rows of LR | bicubic | model | HR | residual (model - HR, first band, shared symmetric scale)."""
-    import matplotlib.pyplot as plt
-
-    n = min(n, len(bicubic))
-
-    fig, axes = plt.subplots(n, 5, figsize=(10, 2.1 * n), squeeze=False)
-    unit = factor**2 if extensive else 1.0  # LR flux per (bigger) pixel -> per HR pixel
-    for i in range(n):
-        scale = np.maximum(np.percentile(hr[i], 99.5, axis=(1, 2)), 1e-12)
-        lo, hi = np.log10(max(hr[i].min(), 1e-2)), np.log10(hr[i].max())
-        res = sr[i, 0] - hr[i, 0]
-        lim = float(np.percentile(np.abs(hr[i, 0] - bicubic[i, 0]), 99))
-        panels = [lr[i] / unit, bicubic[i], sr[i], hr[i]]
-        for j, (img, title) in enumerate(zip(panels, ("LR", "bicubic", "model", "HR"), strict=True)):
-            axes[i, j].imshow(origin="lower", interpolation="nearest", **_show(img, scale, lo, hi))
-            axes[i, j].set_title(title if i == 0 else "", fontsize=9)
-        axes[i, 4].imshow(res, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        axes[i, 4].set_title("model - HR" if i == 0 else "", fontsize=9)
-        for ax in axes[i]:
-            ax.set_axis_off()
-    fig.tight_layout()
-    return fig
-
-
-def plot_pk(result: dict, factor: int = 4, ax=None):
-    """P_SR / P_HR against k for the model and bicubic, with the LR and half-HR Nyquist frequencies."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.figure(figsize=(5.5, 3.5)).gca()
-    k = np.asarray(result["pk_k"])
-    ax.plot(k, result["pk_ratio"], label=f"model (PSNR {result['psnr']:.2f} dB)")
-    ax.plot(k, result["pk_ratio_bicubic"], label=f"bicubic (PSNR {result['psnr_bicubic']:.2f} dB)", ls="--")
-    ax.axhspan(0.9, 1.1, color="0.9", zorder=0, label="±10 %")
-    ax.axvline(0.5 / factor, color="0.5", ls=":", lw=1)
-    ax.axvline(0.25, color="0.3", ls=":", lw=1)
-    ax.text(0.5 / factor, 0.02, " LR Nyquist", fontsize=7, transform=ax.get_xaxis_transform())
-    ax.text(0.25, 0.02, " ½ HR Nyquist", fontsize=7, transform=ax.get_xaxis_transform())
-    ax.set(xscale="log", yscale="log", xlabel="k [cycles / HR pixel]", ylabel=r"$P_{SR}(k) / P_{HR}(k)$",
-           title=result["dataset"])
-    ticks = [2.0**-i for i in range(int(np.log2(1 / k[0])), 0, -1)]
-    ax.set_xticks(ticks, [f"1/{round(1 / t)}" for t in ticks])
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.legend(fontsize=7)
-    return ax
-
-
-def make_config(dataset: str, fast: bool, meta: dict, seed: int, device: str) -> dict:
-    mode = "fast" if fast else "full"
-    return {"dataset": dataset, "fast": fast, "seed": seed, "device": device, "width": WIDTH[mode],
-            "blocks": BLOCKS[mode], "batch": BATCH, "learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY,
-            "max_steps": MAX_STEPS[mode], "train_seconds": TRAIN_SECONDS[mode], "factor": meta["config"]["factor"],
-            "extensive": meta["config"]["extensive"], "channels": len(meta["config"]["channels"]),
-            "units": meta["config"].get("units"),
-            # LR is exactly HR's block mean (fields, CAMELS, Galaxy10; not the PSF-degraded galaxies): project
-            "consistent": "block mean" in str(meta["config"].get("lr", "")), "patch": PATCH.get(dataset),
-            "periodic": meta["config"].get("periodic", True), "pk_weight": 0.0,
-            "loss": "mse (normalised by max |LR| per image) + pk_weight * spectral loss"}
-
-
-def build(cfg: dict) -> Upsampler:
-    return Upsampler(cfg["channels"], cfg["width"], cfg["blocks"], cfg["factor"], cfg["consistent"])
-
-
-def versions(meta: dict) -> dict:
-    from importlib import metadata
-
-    out = {p: metadata.version(p) for p in ("astrobench", "numpy", "torch", "scikit-image", "astropy")}
-    out["dataset"] = {k: meta[k] for k in ("name", "version", "seed", "sha256")}
-    return out
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, not argparse's full usage
-        print(f"upsampler.py: error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def parse(argv=None):
-    p = _Parser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--fast", action="store_true", help="FAST mode: small data, narrow model, ~1 min")
-    p.add_argument("--out", default="outputs/superres", help="output folder")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--dataset", default="superres-galaxies",
-                   help=f"superres-galaxies (default), superres-fields, or a real set: {', '.join(DATASETS[2:])}")
-    p.add_argument("--steps", type=int, help="override the number of training steps")
-    p.add_argument("--minutes", type=float, help="override the training wall-clock cap")
-    p.add_argument("--pk-weight", type=float, default=0.0, help="weight of the spectral (P(k)) loss; 0 = plain MSE")
+def parser():
+    p = baseline.parser(SCRIPT, __doc__, out="outputs/superres", dataset=DATASET, datasets=DATASETS,
+                        budget_help=f"optimizer steps (FULL {FULL['steps']}, FAST {FAST['steps']})")
     p.add_argument("--export-onnx", metavar="PATH", help="also export the trained model (raw LR -> SR) to this "
                    "ONNX file, with PATH.json (parity and CPU latency vs PyTorch)")
-    scaling.add_arguments(p)  # --grad-accum, --mixed-precision
-    args = p.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        p.error(f"--steps {args.steps}: expected a positive integer")
-    name = args.dataset if args.dataset in DATASETS else f"superres-{args.dataset}"
-    if name not in DATASETS:
-        p.error(f"--dataset {args.dataset!r}: expected one of {', '.join(DATASETS)}")
-    args.dataset = name
-    return args
+    return p
 
 
-def main(argv=None) -> dict | None:
-    """Train, predict, score and write everything; returns the metrics.json dict (None on non-main processes)."""
-    args = parse(argv)
-    t0 = time.perf_counter()
-    fast = args.fast or fast_mode()
-    device = pick_device(args.device)
+def dataset_name(name: str) -> str:
+    """The registered name for --dataset: a full name, or a short one (galaxies, fields)."""
+    full = name if name in DATASETS else f"superres-{name}"
+    if full not in DATASETS:
+        raise baseline.BaselineError(f"--dataset {name!r}: expected one of {', '.join(DATASETS)} "
+                                     "(or galaxies, fields)")
+    return full
+
+
+def check_settings(cfg: dict) -> None:
+    """The numbers --set can change, checked before any data is loaded."""
+    for key in ("steps", "width", "blocks", "batch"):
+        if cfg[key] < 1:
+            raise baseline.BaselineError(f"--set {key}={cfg[key]}: expected a positive integer")
+    for key, bound in (("lr", "> 0"), ("weight_decay", ">= 0"), ("pk_weight", ">= 0")):
+        if not 0 <= cfg[key] < math.inf or (bound == "> 0" and cfg[key] == 0):  # (NaN fails 0 <= x)
+            raise baseline.BaselineError(f"--set {key}={cfg[key]}: expected a finite number {bound}")
+
+
+def main(argv=None) -> int:
+    """Train, predict, score and write everything (once, on the main process)."""
     try:
-        acc = scaling.accelerator_from_args(args, device)
-    except ValueError as err:  # bad --grad-accum, no GPU for cuda, fp16 without a GPU
-        _Parser().error(str(err))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    threads = set_threads(acc.num_processes)
-    lr_train, hr_train, train_ds = load_pairs(args.dataset, "train", fast)
-    lr_test, hr_test, test_ds = load_pairs(args.dataset, "test", fast)
-    cfg = make_config(args.dataset, fast, train_ds.meta, args.seed, device)
-    cfg["max_steps"] = args.steps or cfg["max_steps"]
-    cfg["train_seconds"] = 60 * args.minutes if args.minutes else cfg["train_seconds"]
-    cfg["torch_threads"] = threads
-    cfg["pk_weight"] = args.pk_weight
-    cfg.update(
-        grad_accum=acc.gradient_accumulation_steps, mixed_precision=acc.mixed_precision, processes=acc.num_processes
-    )
-    seed_everything(args.seed)
-    model = build(cfg)
-    losses = train(model, lr_train, hr_train, cfg, seed=args.seed, accelerator=acc, log_dir=out)
-    if not acc.is_main_process:  # prediction, scoring and files: once, on the main process
-        acc.end_training()
-        return None
-    cfg["steps_done"], cfg["final_loss"] = len(losses), float(np.mean(losses[-50:]))
-    cfg["loss_first_last"] = {"first": float(np.mean(losses[:3])), "last": float(np.mean(losses[-3:]))}
-    sr = predict(model, lr_test, cfg, device=acc.device)
-    np.savez_compressed(out / "predictions.npz", sr=sr)
-    result = metrics.score({"sr": sr}, task=args.dataset)  # the same code as `astrobench score`
-    torch.save(model.state_dict(), out / "model.pt")
-    (out / "model_config.json").write_text(json.dumps(cfg, indent=1))
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    bic = metrics.bicubic(lr_test[:N_EXAMPLES], cfg["factor"], cfg["extensive"])
-    fig = plot_examples(lr_test, bic, sr, hr_test, cfg["extensive"], factor=cfg["factor"])
-    fig.savefig(out / "examples.png", dpi=100)
-    fig = plot_pk(result, cfg["factor"]).figure
-    fig.tight_layout()
-    fig.savefig(out / "pk.png", dpi=100)
-    seconds = round(time.perf_counter() - t0, 1)
-    report = {"track": "superres", "task": args.dataset, "dataset": args.dataset, "metrics": result,
-              "config": cfg, "versions": versions(test_ds.meta), "seconds": seconds}
-    (out / "metrics.json").write_text(json.dumps(report, indent=1))
-    print(f"{args.dataset}: PSNR {result['psnr']:.2f} dB (bicubic {result['psnr_bicubic']:.2f}), "
-          f"SSIM {result['ssim']:.3f} ({result['ssim_bicubic']:.3f}), P(k) worst |r-1| to half HR Nyquist "
-          f"{result['pk_worst_half_nyquist']:.3f} ({result['pk_worst_half_nyquist_bicubic']:.3f}), "
-          f"flux bias {result['flux_bias']:+.4f}; {cfg['steps_done']} steps, {seconds} s -> {out}")
-    if args.export_onnx:  # after metrics.json: the export moves the model to the CPU
-        o = report["onnx"] = export_onnx(model, args.export_onnx, cfg, lr_test[:EDGE_IMAGES])
-        ms = o["latency_ms_per_image"]
-        print(f"ONNX -> {args.export_onnx}: max |diff| vs torch {o['max_abs_diff_vs_torch']:.1e} "
-              f"(relative {o['max_rel_diff_vs_torch']:.1e}); ms per image on {o['threads']} thread(s): "
-              f"onnxruntime {ms['onnxruntime']:.2f}, torch {ms['torch']:.2f}")
-    acc.end_training()
-    return report
+        args = parser().parse_args(argv)
+        args.dataset = dataset_name(args.dataset)
+        settings = baseline.settings(FULL, FAST, args)
+        run = baseline.start(args)
+        check_settings(settings)
+        onnx_path = args.export_onnx and baseline.check_file(args.export_onnx, "--export-onnx")
+        if onnx_path and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime", "onnxscript")):
+            raise baseline.BaselineError("--export-onnx: needs onnx, onnxruntime and onnxscript; expected them "
+                                         "installed (pip install 'astrobench[superres]')")
+        lr_train, hr_train, train_ds = load_pairs(args.dataset, "train", run.fast)
+        lr_test, hr_test, test_ds = load_pairs(args.dataset, "test", run.fast)
+        per_process = len(lr_train) // run.acc.num_processes
+        if settings["batch"] > per_process:
+            raise baseline.BaselineError(f"--set batch={settings['batch']}: expected at most {per_process}, the "
+                                         "training pairs per process")
+        cfg = make_config(args.dataset, train_ds.meta, settings)
+        model = build_model(cfg)
+        losses = train(model, lr_train, hr_train, cfg, run)
+        run.acc.end_training()
+        if not run.is_main:  # prediction, scoring and files: once, on the main process
+            return 0
+        sr = predict(model, lr_test, cfg, device=run.acc.device)
+        result = metrics.score({"sr": sr}, task=args.dataset)  # the same code as `astrobench score`
+        run.out.mkdir(parents=True, exist_ok=True)
+        baseline.save_npz(run.out / "predictions.npz", sr=sr)
+        config = dict(cfg, steps_done=len(losses), final_loss=float(np.mean(losses[-50:])),
+                      loss_first_last={"first": float(np.mean(losses[:3])), "last": float(np.mean(losses[-3:]))})
+        torch.save(model.state_dict(), run.out / "model.pt")
+        baseline.write_json(run.out / "model_config.json", {**config, **run.record()})
+        save_figures(run.out, lr_test, hr_test, sr, result, cfg)  # examples.png, pk.png
+        report = run.write_metrics("superres", args.dataset, args.dataset, result, config, test_ds.meta,
+                                   ("scikit-image", "astropy"))
+        print(f"{args.dataset}: PSNR {result['psnr']:.2f} dB (bicubic {result['psnr_bicubic']:.2f}), "
+              f"SSIM {result['ssim']:.3f} ({result['ssim_bicubic']:.3f}), P(k) worst |r-1| to half HR Nyquist "
+              f"{result['pk_worst_half_nyquist']:.3f} ({result['pk_worst_half_nyquist_bicubic']:.3f}), "
+              f"flux bias {result['flux_bias']:+.4f}; {len(losses)} steps, {report['seconds']} s -> {run.out}")
+        if onnx_path:  # after metrics.json: the export moves the model to the CPU
+            o = export_onnx(model, onnx_path, cfg, lr_test[:EDGE_IMAGES])
+            ms = o["latency_ms_per_image"]
+            print(f"ONNX -> {onnx_path}: max |diff| vs torch {o['max_abs_diff_vs_torch']['sr']:.1e} (relative "
+                  f"{o['max_rel_diff_vs_torch']['sr']:.1e}); ms per image on {o['threads']} thread(s): "
+                  f"onnxruntime {ms['onnxruntime']:.2f}, torch {ms['torch']:.2f}")
+    except baseline.ERRORS as err:
+        return baseline.fail(SCRIPT, err)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

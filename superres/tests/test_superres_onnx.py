@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from astrobench.deploy import onnx_session
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")  # torch.onnx's dynamo exporter
@@ -22,15 +23,17 @@ def test_onnx_upsampler_matches_predict(tmp_path, channels, extensive, consisten
     torch.manual_seed(0)
     model = upsampler.Upsampler(channels, width=8, blocks=1, consistent=consistent)
     torch.nn.init.normal_(model.tail[0].weight, std=0.05)  # a non-trivial correction to bicubic
-    cfg = {"dataset": "test", "factor": 4, "extensive": extensive, "channels": channels}
+    cfg = {"dataset": "test", "factor": 4, "extensive": extensive, "channels": channels, "units": None}
     rng = np.random.default_rng(0)
     lr = (rng.random((4, channels, 16, 16)) * rng.uniform(1e-3, 50, (4, 1, 1, 1))).astype(np.float32)
     info = upsampler.export_onnx(model, tmp_path / "sr.onnx", cfg, lr)
-    assert info["max_abs_diff_vs_torch"] <= 1e-4
-    assert json.loads((tmp_path / "sr.onnx.json").read_text())["latency_ms_per_image"]["onnxruntime"] > 0
+    assert info["max_abs_diff_vs_torch"]["sr"] <= 1e-4 and info["max_rel_diff_vs_torch"]["sr"] <= 1e-4
+    saved = json.loads((tmp_path / "sr.onnx.json").read_text())
+    assert saved == json.loads(json.dumps(info)) and saved["latency_ms_per_image"]["onnxruntime"] > 0
+    assert set(saved["input"]) == {"lr"} and set(saved["outputs"]) == {"sr"} and saved["factor"] == 4
 
     # Other batch sizes and LR sizes than the traced ones, against the baseline's predict() (numpy normalisation).
-    session = upsampler.onnx_session(tmp_path / "sr.onnx", threads=1)
+    session = onnx_session(tmp_path / "sr.onnx", threads=1)
     for x in (lr[:1], (rng.random((3, channels, 12, 20)) * 7).astype(np.float32)):
         sr = session.run(None, {"lr": x})[0]
         ref = upsampler.predict(model, x, cfg)
