@@ -32,9 +32,9 @@ def test_settings_pick_the_mode_and_apply_the_budget_and_set(monkeypatch):
         baseline.settings(FULL, FAST, parse())
 
 
-@pytest.mark.parametrize("item", ["nokey=1", "lr", "width=wide", "channels=3"])
+@pytest.mark.parametrize("item", ["nokey=1", "lr", "width=wide", "channels=3", "steps=0"])
 def test_bad_set_names_the_keys(item):
-    with pytest.raises(baseline.BaselineError, match="--set"):
+    with pytest.raises(baseline.BaselineError, match="--set|steps = 0"):
         baseline.settings(FULL, FAST, parse("--set", item))
 
 
