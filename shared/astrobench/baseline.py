@@ -94,6 +94,8 @@ def settings(full: dict, fast: dict, args) -> dict:
             raise BaselineError(f"--set {item!r}: expected a {type(old).__name__} like {old!r}")
         cfg[key] = float(value) if isinstance(old, float) else value
     if getattr(args, budget) is not None:
+        if getattr(args, budget) < 1:
+            raise BaselineError(f"--{budget} {getattr(args, budget)}: expected a positive integer")
         cfg[budget] = getattr(args, budget)
     for key in COUNTS:  # counts that must be positive, whichever way they were set
         if isinstance(cfg.get(key), int) and cfg[key] < 1:
@@ -107,9 +109,10 @@ COUNTS = ("steps", "epochs", "batch", "samples", "num_sims")
 def is_fast(args) -> bool:
     """--fast, or ASTROBENCH_FAST / CI as ``astrobench.notebook.fast`` reads them."""
     try:
-        return bool(args.fast) or notebook.fast()
+        env = notebook.fast()  # checked even with --fast: a typo in the variable is worth one line
     except ValueError as err:
         raise BaselineError(str(err)) from None
+    return bool(args.fast) or env
 
 
 def threads(requested: int | None = None) -> int:
