@@ -24,8 +24,8 @@ def test_two_process_gloo_ddp_run(tmp_path):
     from safetensors.torch import load_file
 
     proc, logs = run_under_accelerate(TRACK_DIR / "diffusion.py", "--fast", "--device", "cpu", "--threads", "1",
-                                      "--steps", "12", "--ddim-steps", "2", "--out", str(tmp_path), out=tmp_path)
-    # both ranks trained, each on its own shard of the training images
+                                      "--steps", "12", "--set", "ddim_steps=2", "--out", str(tmp_path), out=tmp_path)
+    # both ranks trained, each on its own shard of the training images (baseline.shard logs its first rows)
     seen = [set(g["first_indices"]) for g in logs]
     assert all(i % 2 == r for r, s in enumerate(seen) for i in s)  # rank r holds images r, r + 2, ...
     assert not seen[0] & seen[1]

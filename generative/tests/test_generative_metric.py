@@ -98,25 +98,36 @@ def test_score_is_invariant_to_order(fast_sets, real_score):
         assert a[k] == pytest.approx(b[k], rel=1e-12, abs=1e-15) if isinstance(a[k], float) else a[k] == b[k]
 
 
-@pytest.mark.parametrize("images, message", [
-    (np.zeros((10, 3, 64, 64), np.float32), "expected at least 1000"),
-    (np.zeros((1000, 3, 32, 32), np.float32), "expected Nx3x64x64"),
-    (np.zeros((1000, 64, 64), np.float32), "expected Nx3x64x64"),
-    (np.full((1000, 3, 64, 64), np.nan, np.float32), "NaN"),
-    (np.zeros((1000, 3, 64, 64), np.int32), "expected a float"),
+def _no_reference(*args, **kwargs):
+    raise AssertionError("the reference statistics were built before the input was checked")
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"images": np.zeros((10, 3, 64, 64), np.float32)}, "expected at least 1000"),
+    ({"images": np.zeros((1000, 3, 32, 32), np.float32)}, "expected Nx3x64x64"),
+    ({"images": np.zeros((1000, 64, 64), np.float32)}, "expected Nx3x64x64"),
+    ({"images": np.full((1000, 3, 64, 64), np.nan, np.float32)}, "NaN"),
+    ({"images": np.zeros((1000, 3, 64, 64), np.int32)}, "expected a float"),
+    ({"samples": np.zeros((1000, 3, 64, 64), np.float32)}, "missing key 'images'"),
+    ({"images": np.zeros((1000, 3, 64, 64), np.float32), "fast": np.array([True, False])}, "expected a scalar"),
 ])
-def test_cli_rejects_bad_samples(tmp_path, capsys, monkeypatch, images, message):
-    monkeypatch.setenv("ASTROBENCH_FAST", "0")  # the full rule: >= 1000 samples (checked before any data is loaded)
-    monkeypatch.setattr(G, "reference", lambda dataset, fast: (None, None, 1.0, np.ones(3), 2000))
+def test_cli_rejects_bad_samples_before_building_the_reference(tmp_path, capsys, monkeypatch, arrays, message):
+    """Wrong keys, shapes, dtypes, NaNs or too few rows: one line and exit 2 at once, without the reference
+    statistics (a minute for the full test split) or any dataset being loaded."""
+    monkeypatch.setenv("ASTROBENCH_FAST", "0")  # the full rule: >= 1000 samples
+    monkeypatch.setattr(G, "reference", _no_reference)
+    monkeypatch.setattr(G, "statistics", _no_reference)
+    monkeypatch.setattr(data, "load", _no_reference)
     path = tmp_path / "samples.npz"
-    np.savez(path, images=images)
+    np.savez(path, **arrays)
     assert cli.main(["score", "generative", str(path)]) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_cli_fast_split_needs_its_size(tmp_path, capsys, fast_sets):
+def test_cli_fast_split_needs_its_size(tmp_path, capsys, monkeypatch, fast_sets):
     train, _, _ = fast_sets
+    monkeypatch.setattr(G, "reference", _no_reference)  # the size of the FAST split is known without it
     path = tmp_path / "few.npz"
     np.savez(path, images=train[:150], fast=np.bool_(True))
     assert cli.main(["score", "generative", str(path)]) == 2

@@ -22,7 +22,8 @@ def test_baseline_runs_on_galaxy10_decals(tmp_path, monkeypatch):
     monkeypatch.setenv("ASTROBENCH_DATA", str(tmp_path / "cache"))
     with local_real_dataset("galaxy10-decals", tmp_path / "www", n=60):
         rc = diffusion.main(["--fast", "--dataset", "galaxy10-decals", "--device", "cpu", "--threads", "1",
-                             "--steps", "3", "--samples", "8", "--ddim-steps", "2", "--out", str(tmp_path / "out")])
+                             "--steps", "3", "--set", "samples=8", "--set", "ddim_steps=2",
+                             "--out", str(tmp_path / "out")])
     assert rc == 0
     result = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert result["dataset"] == "galaxy10-decals" and result["metrics"]["n_reference"] == 6
