@@ -123,8 +123,9 @@ def light_beyond(params, radius: float) -> np.ndarray:
     r = np.maximum(radius - 1.0 - np.max(params["psf_fwhm"], axis=1), 1.0) / stretch
     fb, fd = np.asarray(params["flux_bulge"]).sum(1), np.asarray(params["flux_disk"]).sum(1)
     bt = fb / np.maximum(fb + fd, 1e-30)
-    r0_b = np.asarray(params["hlr_bulge"]) / spergel_hlr_over_r0(NU_BULGE)
-    r0_d = np.asarray(params["hlr_disk"]) / spergel_hlr_over_r0(NU_DISK)
+    # (a point source, hlr 0, puts all its light inside any radius)
+    r0_b = np.maximum(np.asarray(params["hlr_bulge"]), 1e-9) / spergel_hlr_over_r0(NU_BULGE)
+    r0_d = np.maximum(np.asarray(params["hlr_disk"]), 1e-9) / spergel_hlr_over_r0(NU_DISK)
     return 1.0 - (bt * spergel_cdf(r / r0_b, NU_BULGE) + (1 - bt) * spergel_cdf(r / r0_d, NU_DISK))
 
 
