@@ -134,44 +134,49 @@ def _cosmology():
     return FlatLambdaCDM(H0=Planck18.H0, Om0=Planck18.Om0, Ob0=Planck18.Ob0, name="Planck18-matter-lambda")
 
 
-def draw_population(n: int, seed: int) -> dict:
-    """Draw ``n`` galaxies brighter than r = MAG_LIMIT_R; returns truth columns (no images)."""
+def _draw_area(area_deg2: float, m_lim: float, seed: int) -> dict:
+    """Every galaxy of both SkyPy populations in ``area_deg2`` brighter than SkyPy's apparent limit ``m_lim``
+    (columns before the r cut)."""
     import astropy.units as u
 
     skypy = _import_skypy()
     morphology, schechter_lf = skypy.galaxies.morphology, skypy.galaxies.schechter_lf
     dirichlet_coefficients, kcorrect = skypy.galaxies.spectrum.dirichlet_coefficients, skypy.galaxies.spectrum.kcorrect
-
     cosmo = _cosmology()
     zgrid = np.linspace(0.001, 1.5, 300)
+    cols = {}
+    with _numpy_global_seed(seed):
+        for name, pop in POPULATIONS.items():
+            a, b = pop["m_star"]
+            amp, tau = pop["phi_star"]
+            z, m_abs = schechter_lf(
+                zgrid, lambda z, a=a, b=b: a * z + b, lambda z, amp=amp, tau=tau: amp * np.exp(z / tau),
+                pop["alpha"], m_lim, area_deg2 * u.deg**2, cosmo,
+            )
+            coeff = dirichlet_coefficients(z, pop["alpha0"], pop["alpha1"], weight=pop["weight"])
+            mstar = kcorrect.stellar_mass(coeff, m_abs, "bessell-B")
+            mags = kcorrect.apparent_magnitudes(coeff, z, list(FILTERS), cosmo, stellar_mass=mstar,
+                                                resolution=KCORRECT_Z_GRID)
+            if name == "blue":
+                size = morphology.late_type_lognormal_size(m_abs, 0.21, 0.53, -1.31, -20.52, 0.48, 0.25)
+                ell = morphology.beta_ellipticity(0.45, 3.5, size=len(z))
+            else:
+                size = morphology.early_type_lognormal_size(m_abs, 0.60, -4.63, -20.52, 0.48, 0.25)
+                ell = morphology.beta_ellipticity(0.2, 7.0, size=len(z))
+            hlr = morphology.angular_size(size, z, cosmo).to_value(u.arcsec)
+            part = dict(z=z, abs_mag_B=m_abs, coeff=coeff, mstar=mstar, mags=mags, hlr=hlr, ell=ell,
+                        is_red=np.full(len(z), name == "red"))
+            for k, v in part.items():
+                cols.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def draw_population(n: int, seed: int) -> dict:
+    """Draw ``n`` galaxies brighter than r = MAG_LIMIT_R; returns truth columns (no images)."""
     area = n / 2500.0 * 1.3  # deg^2; ~2500 galaxies / deg^2 at r < 21, grown below if short
     rng = np.random.default_rng([seed, 1])
     for attempt in range(6):
-        cols = {}
-        with _numpy_global_seed(seed * 100 + attempt):
-            for name, pop in POPULATIONS.items():
-                a, b = pop["m_star"]
-                amp, tau = pop["phi_star"]
-                z, m_abs = schechter_lf(
-                    zgrid, lambda z, a=a, b=b: a * z + b, lambda z, amp=amp, tau=tau: amp * np.exp(z / tau),
-                    pop["alpha"], SKYPY_M_LIM, area * u.deg**2, cosmo,
-                )
-                coeff = dirichlet_coefficients(z, pop["alpha0"], pop["alpha1"], weight=pop["weight"])
-                mstar = kcorrect.stellar_mass(coeff, m_abs, "bessell-B")
-                mags = kcorrect.apparent_magnitudes(coeff, z, list(FILTERS), cosmo, stellar_mass=mstar,
-                                                    resolution=KCORRECT_Z_GRID)
-                if name == "blue":
-                    size = morphology.late_type_lognormal_size(m_abs, 0.21, 0.53, -1.31, -20.52, 0.48, 0.25)
-                    ell = morphology.beta_ellipticity(0.45, 3.5, size=len(z))
-                else:
-                    size = morphology.early_type_lognormal_size(m_abs, 0.60, -4.63, -20.52, 0.48, 0.25)
-                    ell = morphology.beta_ellipticity(0.2, 7.0, size=len(z))
-                hlr = morphology.angular_size(size, z, cosmo).to_value(u.arcsec)
-                part = dict(z=z, abs_mag_B=m_abs, coeff=coeff, mstar=mstar, mags=mags, hlr=hlr, ell=ell,
-                            is_red=np.full(len(z), name == "red"))
-                for k, v in part.items():
-                    cols.setdefault(k, []).append(v)
-        cols = {k: np.concatenate(v) for k, v in cols.items()}
+        cols = _draw_area(area, SKYPY_M_LIM, seed * 100 + attempt)
         keep = cols["mags"][:, 1] < MAG_LIMIT_R
         if keep.sum() >= n:
             break
@@ -182,6 +187,15 @@ def draw_population(n: int, seed: int) -> dict:
     order = rng.permutation(len(cols["z"]))[:n]
     cols = {k: v[order] for k, v in cols.items()}
     return _finish_truth(cols, rng)
+
+
+def draw_field(area_deg2: float, mag_limit_r: float, seed: int) -> dict:
+    """Every galaxy brighter than ``mag_limit_r`` in ``area_deg2``, at the surface density the population gives
+    (the neighbours and background galaxies of scenes). SkyPy's draw limit keeps the same margin below the r cut
+    as ``draw_population``'s."""
+    cols = _draw_area(area_deg2, SKYPY_M_LIM + (mag_limit_r - MAG_LIMIT_R), seed)
+    keep = cols["mags"][:, 1] < mag_limit_r
+    return _finish_truth({k: v[keep] for k, v in cols.items()}, np.random.default_rng([seed, 2]))
 
 
 def _finish_truth(c: dict, rng: np.random.Generator) -> dict:

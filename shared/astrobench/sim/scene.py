@@ -204,3 +204,172 @@ def _render_box(params, sub, npix, pad):
     img = sfft.irfft2(fk, s=(n_fft, n_fft), axes=(-2, -1), workers=-1)
     lo = (n_fft - npix) // 2
     return img[..., lo : lo + npix, lo : lo + npix]
+
+
+# ---------------------------------------------------------------- scenes
+
+SCENE_COLUMNS = ("n_neighbours", "n_stars", "blendedness", "bright_neighbour_5as", "has_knots", "has_arms",
+                 "has_star", "star_x", "star_y", "star_mag_r")
+
+
+def _paste(stamps, images, owner, shift):
+    """Add each rendered object (K, C, n, n) into its stamp ``owner`` shifted by whole pixels ``shift`` (K, 2)."""
+    n = stamps.shape[-1]
+    for img, s, (ix, iy) in zip(images, owner, shift):
+        x0, x1, y0, y1 = max(0, ix), min(n, n + ix), max(0, iy), min(n, n + iy)
+        if x0 < x1 and y0 < y1:
+            stamps[s, :, y0:y1, x0:x1] += img[:, y0 - iy : y1 - iy, x0 - ix : x1 - ix]
+
+
+def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 256):
+    """Noiseless scenes in exposure counts (N, 3, 64, 64) around the target galaxies ``truth`` (their stamps'
+    PSF, the same for every object in a stamp), the segmentation map (N, 64, 64) uint8 (0 sky, 1 target,
+    2... the others, by brightest contribution above the r-band sky sigma) and the scene truth columns."""
+    from tqdm.auto import tqdm
+
+    n, npix, scale = len(truth["z"]), galaxies.NPIX, galaxies.PIXEL_SCALE
+    rng = np.random.default_rng([seed, block, 7])
+    half = npix / 2 + MARGIN
+    area = (2 * half * scale / 3600.0) ** 2  # deg^2 per stamp, margin included
+    field = galaxies.draw_field(area * n, galaxies.MAG_LIMIT_R + NEIGHBOUR_DEPTH, seed * 1000 + block + 1)
+    field["owner"] = rng.integers(0, n, len(field["z"]))
+    stars = draw_stars(n, area, rng)
+    stars["owner"] = stars.pop("stamp")
+    counts = np.empty((n, 3, npix, npix), np.float32)
+    seg = np.zeros((n, npix, npix), np.uint8)
+    threshold = float(np.sqrt(galaxies.sky_counts()[1]))  # 1 sky sigma in r, counts
+    cols = {c: np.zeros(n) for c in SCENE_COLUMNS}
+    cols["star_x"][:], cols["star_y"][:], cols["star_mag_r"][:] = np.nan, np.nan, np.nan
+    sub = substructure(truth, rng)
+    cols["has_knots"], cols["has_arms"] = sub["has_knots"].astype(float), sub["has_arms"].astype(float)
+    objects = []  # (kind, rows of its table, owner stamps, positions in pixels from the stamp centre)
+    for kind, table in (("galaxy", field), ("star", stars)):
+        pos = rng.uniform(-half, half, (len(table["owner"]), 2))
+        objects.append((kind, table, pos))
+    with tqdm(total=n, desc="rendering scenes", unit="scene", disable=not progress) as bar:
+        for i0 in range(0, n, chunk):
+            idx = np.arange(i0, min(n, i0 + chunk))
+            rows = {k: v[idx] for k, v in truth.items()}
+            target = render_with_points(galaxies.render_params(rows), {k: (v[idx] if np.ndim(v) else v)
+                                                                       for k, v in sub.items()})
+            others = np.zeros_like(target)
+            best = np.where(target[:, 1] > threshold, target[:, 1], 0.0)
+            seg[idx] = (best > 0).astype(np.uint8)
+            next_id = np.full(len(idx), 2)
+            for kind, table, pos in objects:
+                mine = np.flatnonzero((table["owner"] >= i0) & (table["owner"] < idx[-1] + 1))
+                if not len(mine):
+                    continue
+                local = table["owner"][mine] - i0
+                shift = np.round(pos[mine]).astype(int)
+                frac = pos[mine] - shift
+                psf = galaxies.render_params(rows)["psf_fwhm"][local]
+                if kind == "galaxy":
+                    t = {k: v[mine] for k, v in table.items() if k != "owner"}
+                    p = dict(galaxies.render_params(t), psf_fwhm=psf, dx=frac[:, 0], dy=frac[:, 1])
+                    imgs = render_with_points(p, substructure(t, rng))
+                else:
+                    mags = np.stack([table["mag_g"][mine], table["mag_r"][mine], table["mag_z"][mine]], axis=1)
+                    zero = np.zeros(len(mine))
+                    p = dict(flux_bulge=np.zeros_like(mags), flux_disk=10 ** (-0.4 * (mags - galaxies.EXPOSURE_ZP)),
+                             hlr_bulge=zero, hlr_disk=zero, g1=zero, g2=zero, psf_fwhm=psf, dx=frac[:, 0],
+                             dy=frac[:, 1])
+                    imgs = render_with_points(p)
+                one = np.zeros((1, 3, npix, npix))
+                for j, (s, sh) in enumerate(zip(local, shift)):
+                    one[:] = 0.0
+                    _paste(one, imgs[j : j + 1], [0], [sh])
+                    others[s] += one[0]
+                    r = one[0, 1]
+                    take = (r > threshold) & (r > best[s])
+                    seg[idx[s]][take] = min(next_id[s], 255)
+                    best[s][take] = r[take]
+                    next_id[s] += 1
+                inside = np.all(np.abs(pos[mine]) < npix / 2, axis=1)
+                g = idx[local]
+                if kind == "galaxy":
+                    np.add.at(cols["n_neighbours"], g[inside], 1)
+                    near = np.hypot(*pos[mine].T) * scale < 5.0
+                    bright = table["mag_r"][mine] < truth["mag_r"][g] + 2.0
+                    cols["bright_neighbour_5as"][g[near & bright]] = 1
+                else:
+                    np.add.at(cols["n_stars"], g[inside], 1)
+                    for k in np.flatnonzero(inside):  # the brightest star of a stamp goes in the truth
+                        s = g[k]
+                        if not table["mag_r"][mine[k]] >= cols["star_mag_r"][s]:  # (NaN compares False)
+                            cols["star_mag_r"][s] = table["mag_r"][mine[k]]
+                            cols["star_x"][s], cols["star_y"][s] = pos[mine[k]] + (npix - 1) / 2
+            t_r, o_r = target[:, 1], others[:, 1]
+            cols["blendedness"][idx] = 1 - (t_r**2).sum((1, 2)) / np.maximum((t_r * (t_r + o_r)).sum((1, 2)), 1e-30)
+            counts[idx] = target + others
+            bar.update(len(idx))
+    cols["has_star"] = (cols["n_stars"] > 0).astype(float)
+    for c in ("n_neighbours", "n_stars"):
+        cols[c] = cols[c].astype(np.int16)
+    for c in ("bright_neighbour_5as", "has_knots", "has_arms", "has_star"):
+        cols[c] = cols[c].astype(np.int8)
+    return counts, seg, cols
+
+
+def simulate(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 2048):
+    """Scenes with noise in nanomaggies (N, 3, 64, 64) float32, the target's spectra (N, 512) float32, the
+    segmentation maps (N, 64, 64) uint8 and the scene truth columns. The noise model is ``galaxies``': sky plus
+    Poisson from every source in the scene; the spectrum is the target galaxy's alone."""
+    images, seg, cols = compose(truth, seed, block, progress)
+    sky = galaxies.sky_counts()[None, :, None, None]
+    spectra = np.empty((len(images), len(galaxies.SPEC_WAVE)), np.float32)
+    for i0 in range(0, len(images), chunk):  # in place, in chunks: the full split is 1 GB of float32
+        rng = np.random.default_rng([seed, block, 8, i0 // chunk])
+        part = images[i0 : i0 + chunk]
+        part += rng.standard_normal(part.shape, dtype=np.float32) * np.sqrt(sky + np.maximum(part, 0.0))
+        part *= galaxies.flux_scale()
+        rows = {k: v[i0 : i0 + chunk] for k, v in truth.items()}
+        spec = galaxies.observed_spectrum(rows)
+        sigma = np.sqrt(galaxies.SPEC_SIGMA_SKY**2 + galaxies.SPEC_GAIN * np.maximum(spec, 0.0))
+        spectra[i0 : i0 + chunk] = spec + sigma * rng.standard_normal(spec.shape)
+    return images, spectra, seg, cols
+
+
+def generate(sizes: dict, seed: int, progress: bool = True) -> dict:
+    """All splits: {split: {"images", "spectra", "wavelength", "segmentation", "truth"}}; the targets are the
+    ``galaxies`` population (same draw as ``galaxies`` for the same seed), the truth adds SCENE_COLUMNS."""
+    truth = galaxies.draw_population(sum(sizes.values()), seed)
+    out, start = {}, 0
+    for block, (split, n) in enumerate(sizes.items()):
+        rows = {k: v[start : start + n] for k, v in truth.items()}
+        rows["id"] = np.arange(n, dtype=np.int64)
+        images, spectra, seg, cols = simulate(rows, seed, block, progress=progress)
+        out[split] = {"images": images, "spectra": spectra, "wavelength": galaxies.SPEC_WAVE.astype(np.float32),
+                      "segmentation": seg, "truth": {**rows, **cols}}
+        start += n
+    return out
+
+
+def config() -> dict:
+    return {**galaxies.config(), "scene": {
+        "neighbours": f"the galaxies population to r < {galaxies.MAG_LIMIT_R + NEIGHBOUR_DEPTH}, Poisson-placed "
+                      f"in the stamp and a {MARGIN}-pixel margin (no clustering)",
+        "stars": f"Bahcall & Soneira (1980) eq. B1 V-band counts at (l, b) = {FIELD_LB}, {STAR_BRIGHT} <= r < "
+                 f"{STAR_FAINT}, colours {STAR_POPULATIONS} (weight, g-r mean, sd, r-z), V -> g Jester+2005",
+        "knots": {**KNOTS, "model": "points from the disk profile (GalSim RandomKnots)",
+                  "probability": "blue 0.15 + 0.2 z (<= 0.55), red 0.03 (after Guo+2015)"},
+        "arms": {**ARMS, "model": "two-armed log spiral of Gaussian blobs on the exponential disk",
+                 "probability": "blue 0.65 - 0.35 z (0.2..0.65), red 0.1 (after Willett+2013)"},
+        "segmentation": "uint8: 0 sky, 1 target, 2.. others; brightest noiseless r-band contribution above 1 sky "
+                        "sigma",
+        "blendedness": "1 - sum(T^2) / sum(T (T + O)) in r (Bosch+2018), T target, O other sources"}}
+
+
+def _spec():
+    from ..data.registry import SimulatedSpec
+
+    return SimulatedSpec(
+        name="galaxies-scenes", version=VERSION,
+        description="The galaxies targets in survey-like scenes: neighbours and background galaxies, stars, "
+                    "star-forming knots and spiral arms, segmentation map and scene truth",
+        tracks=("generative", "multimodal", "anomaly", "superres"),
+        sizes={"full": {"train": 20000, "test": 2000}, "fast": {"train": 800, "test": 200}},
+        generate=generate, config=config)
+
+
+DATASETS = [_spec()]

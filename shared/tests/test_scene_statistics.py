@@ -1,0 +1,75 @@
+"""The simulated sky against published statistics (sources in the card data/cards/galaxies-scenes.md):
+galaxy number counts (COSMOS2020, Weaver et al. 2022, Table 2, i band), the bright-neighbour rate that follows
+from the counts, and the scene truth and segmentation of `galaxies-scenes`."""
+
+import numpy as np
+import pytest
+from astrobench.sim import galaxies as G
+
+# Weaver et al. 2022 (ApJS 258, 11), Table 2, i band: log10(N / mag / deg^2) at bin centres 19.25 ... 22.75
+COSMOS2020_I = {19.25: 3.01, 19.75: 3.23, 20.25: 3.44, 20.75: 3.64, 21.25: 3.85, 21.75: 4.03, 22.25: 4.21,
+                22.75: 4.38}
+
+
+def test_galaxy_counts_follow_cosmos2020_within_30_percent():
+    area = 0.1
+    cols = G._draw_area(area, G.SKYPY_M_LIM + 2.5, seed=11)
+    kcorrect = G._import_skypy().galaxies.spectrum.kcorrect
+    mag_i = np.ravel(kcorrect.apparent_magnitudes(cols["coeff"], cols["z"], ["decam2014-i"], G._cosmology(),
+                                                  stellar_mass=cols["mstar"], resolution=G.KCORRECT_Z_GRID))
+    for lo in (19.0, 20.0, 21.0, 22.0):  # 1-mag bins: two of the table's 0.5-mag bins each
+        ours = np.sum((mag_i >= lo) & (mag_i < lo + 1)) / area
+        published = 0.5 * (10 ** COSMOS2020_I[lo + 0.25] + 10 ** COSMOS2020_I[lo + 0.75])
+        assert abs(ours / published - 1) < 0.3, f"i in [{lo}, {lo + 1}): {ours:.0f} vs {published:.0f} per deg^2"
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    import os
+
+    from astrobench import data
+
+    old = os.environ.get("ASTROBENCH_DATA")
+    os.environ["ASTROBENCH_DATA"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        yield data.load("galaxies-scenes", "train", fast=True, progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("ASTROBENCH_DATA")
+        else:
+            os.environ["ASTROBENCH_DATA"] = old
+
+
+@pytest.mark.slow
+def test_bright_neighbours_as_the_counts_say(scenes):
+    t = scenes.truth
+    field = G.draw_field(0.2, G.MAG_LIMIT_R + 2.0, seed=3)
+    per_arcsec2 = 1 / (0.2 * 3600.0**2)
+    brighter = np.searchsorted(np.sort(field["mag_r"]), np.asarray(t["mag_r"]) + 2.0)  # N(< r_target + 2)
+    expected = np.mean(1 - np.exp(-np.pi * 5.0**2 * brighter * per_arcsec2))
+    got = np.mean(t["bright_neighbour_5as"])
+    n = len(t)
+    assert abs(got - expected) < 4 * np.sqrt(expected * (1 - expected) / n) + 0.01, (got, expected)
+
+
+@pytest.mark.slow
+def test_scene_truth_and_segmentation_agree(scenes):
+    t, seg = scenes.truth, np.asarray(scenes.segmentation)
+    assert seg.shape == (len(t), 64, 64) and seg.dtype == np.uint8
+    centre = np.all(seg[:, 31:33, 31:33] == 1, axis=(1, 2))
+    # the target owns the centre, except where a brighter source lies on top of it or where a faint, extended
+    # target stays below the map's threshold (1 sky sigma per pixel)
+    target_or_sky = np.all(seg[:, 31:33, 31:33] <= 1, axis=(1, 2))
+    assert centre.mean() > 0.97 and np.all((np.asarray(t["blendedness"]) > 0.3) | target_or_sky)
+    assert 0.2 < np.mean(t["n_neighbours"]) < 1.0 and np.mean(t["has_star"]) < 0.2
+    assert 0.0 <= np.min(t["blendedness"]) and np.max(t["blendedness"]) <= 1.0
+    blended = np.asarray(t["blendedness"]) > 0.05
+    # another source shows in the map (it may never outshine the target: a neighbour in the margin, say)
+    assert blended.any() and np.mean(seg.reshape(len(t), -1).max(axis=1)[blended] >= 2) > 0.9
+    stars = np.flatnonzero(np.asarray(t["has_star"]) == 1)
+    for i in stars[:20]:
+        x, y = int(round(t["star_x"][i])), int(round(t["star_y"][i]))
+        if 0 <= x < 64 and 0 <= y < 64 and t["star_mag_r"][i] < 21:
+            assert seg[i, y, x] >= 1  # a bright star is a source in the map
+    blue = np.asarray(t["is_red"]) == 0
+    assert np.mean(np.asarray(t["has_arms"])[blue]) > np.mean(np.asarray(t["has_arms"])[~blue])
