@@ -53,8 +53,8 @@ def parser(script: str, doc: str, *, out: str, dataset: str, budget: str = "step
     """The common flags of every baseline, plus its one budget flag (``--steps`` or ``--epochs``)."""
     assert budget in ("steps", "epochs")
     p = _Parser(prog=script, description=doc.strip().split("\n\n")[0],
-                epilog="Budgets are counts, never seconds: the same --seed and --threads give the same metrics on a busy "
-                       "or an idle machine.")
+                epilog="Budgets are counts, never seconds: the same --seed and --threads give the same metrics on a "
+                       "busy or an idle machine.")
     p.add_argument("--fast", action="store_true", help="FAST run: small data and model (also ASTROBENCH_FAST=1)")
     p.add_argument("--out", default=out, help=f"output folder (default {out})")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")

@@ -11,7 +11,7 @@ galsim = pytest.importorskip("galsim")
 def one_galaxy(rng, hlr_disk=4.0, g=(0.2, -0.1)):
     return dict(flux_bulge=np.array([[300.0]]), flux_disk=np.array([[3000.0]]), hlr_bulge=np.array([1.0]),
                 hlr_disk=np.array([hlr_disk]), g1=np.array([g[0]]), g2=np.array([g[1]]),
-                psf_fwhm=np.array([[4.0]]), dx=np.array([rng.uniform(-0.5, 0.5)]), dy=np.array([rng.uniform(-0.5, 0.5)]))
+                psf_fwhm=np.array([[4.0]]), dx=rng.uniform(-0.5, 0.5, 1), dy=rng.uniform(-0.5, 0.5, 1))
 
 
 def sub_from_points(points, fluxes, smooth, n_knots, arm_sigma=0.0, g=(0.2, -0.1)):

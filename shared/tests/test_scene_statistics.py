@@ -68,7 +68,7 @@ def test_scene_truth_and_segmentation_agree(scenes):
     assert blended.any() and np.mean(seg.reshape(len(t), -1).max(axis=1)[blended] >= 2) > 0.9
     stars = np.flatnonzero(np.asarray(t["has_star"]) == 1)
     for i in stars[:20]:
-        x, y = int(round(t["star_x"][i])), int(round(t["star_y"][i]))
+        x, y = round(float(t["star_x"][i])), round(float(t["star_y"][i]))
         if 0 <= x < 64 and 0 <= y < 64 and t["star_mag_r"][i] < 21:
             assert seg[i, y, x] >= 1  # a bright star is a source in the map
     blue = np.asarray(t["is_red"]) == 0
