@@ -1,68 +1,64 @@
 """Neural posterior estimation (NPE) baseline for the SBI track, with the sbi library.
 
-    python sbi/npe.py --task galaxy-profile --num-sims 10000 --out outputs/sbi    # full run
-    python sbi/npe.py --fast --task lightcurve --out /tmp/s                        # FAST run (CI)
+    python sbi/npe.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--task NAME] [--threads N]
+                      [--num-sims N] [--epochs N] [--set KEY=VALUE]
 
 1. draw theta from the task's box prior and simulate x with the task's JAX simulator (jit + vmap);
 2. train a neural spline flow q(theta | embed(x)) with sbi's NPE; the embedding is sbi's CNNEmbedding,
-   2-D for the image task and 1-D for the light curve, trained jointly with the flow;
+   2-D for the image task and 1-D for the light curve, trained jointly with the flow (``build_model``);
 3. sample q for the task's 10 fixed observations and score them with the shared scorer
    (``astrobench.metrics.sbi.score``): C2ST against the NUTS reference posteriors, SBC and TARP on
    held-out simulations, and the amortisation ratio (reference NUTS time / NPE time per observation).
 
-Writes OUT/metrics.json, OUT/predictions.npz (what `astrobench score sbi:<task>` takes) and figures.
+The budget is counts: ``--num-sims`` simulations (sbibm's 10^3 / 10^4 / 10^5) and at most ``--epochs`` epochs;
+sbi's own early stopping (``stop_after`` epochs without a better validation loss) usually ends training sooner.
+``--task`` is an alias of ``--dataset`` (the task name). Writes OUT/metrics.json, OUT/predictions.npz (what
+`astrobench score sbi:<task>` takes), figures and the trained weights.
 
 Scaling (Hugging Face accelerate): the file runs unchanged under ``accelerate launch``. What scales is the
 simulation: each of the P processes simulates its own 1/P of the parameter draws (on its own GPU when JAX sees
 one) and the shards are gathered. sbi's training loop is single-process (its early stopping and validation split
 live inside ``NPE.train``, with no DDP hook), so the main process trains the flow on the gathered simulations
 and alone samples, scores and writes files; the others exit. Mixed precision and gradient accumulation do not
-apply (sbi's loop has neither). One process gives exactly the results it gave before.
+apply (sbi's loop has neither: the flags are refused).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from astrobench.scaling import make_accelerator  # shared by every baseline
+from astrobench import baseline
 
+SCRIPT = "npe.py"
 DEFAULT_TASK = "lightcurve"
-NUM_SIMS = 10_000  # full run; sbibm's middle budget (10^3 / 10^4 / 10^5)
-FAST_SIMS = 1_000
-# posterior samples per observation for C2ST. sbibm uses 10 000; the MLP classifier's cost grows with n and
-# 2 000 keeps a full run's scoring to a few minutes on 2 CPU cores (README: what this changes)
-NUM_SAMPLES = 2_000
-FAST_SAMPLES = 1_000  # the scorer's minimum
-CALIB_SIMS = 500  # held-out simulations for SBC / TARP (the issue asks >= 200)
-FAST_CALIB_SIMS = 200
-CALIB_SAMPLES = 1_000  # posterior samples per held-out simulation
-FAST_CALIB_SAMPLES = 200
-MAX_EPOCHS = 300  # sbi stops early after STOP_AFTER epochs without validation improvement
-FAST_EPOCHS = 20
-MAX_MINUTES = 8.0  # wall-clock cap on training (checked every EPOCH_CHUNK epochs); FAST: 0.5
-FAST_MINUTES = 0.5
-EPOCH_CHUNK = 5
-STOP_AFTER = 20
-BATCH_SIZE = 200
-LEARNING_RATE = 5e-4
-FLOW = "nsf"  # neural spline flow; 5 transforms of 50 hidden units (sbi's defaults)
-EMBED_DIM = 32
-# One torch thread: on a shared 2-core CPU, 2 OpenMP threads made 3 epochs 9x slower (72 s vs 7.8 s, load ~6)
-TORCH_THREADS = 1
+# ---------------------------------------------------------------- settings: FULL and FAST (--set KEY=VALUE)
+FULL = dict(num_sims=10_000, epochs=800, stop_after=20, batch=200, lr=5e-4, flow="nsf", embed_dim=32,
+            num_samples=2_000, calib_sims=500, calib_samples=1_000)
+FAST = dict(num_sims=1_000, epochs=20, stop_after=20, batch=200, lr=5e-4, flow="nsf", embed_dim=32,
+            num_samples=1_000, calib_sims=200, calib_samples=200)
+# num_sims: training simulations (--num-sims). epochs: at most this many epochs (--epochs); sbi stops after
+# stop_after epochs without validation improvement and keeps the best weights. flow: sbi's "nsf", 5 transforms
+# of 50 hidden units (its defaults). num_samples: posterior samples per observation for C2ST (sbibm uses 10 000;
+# the MLP classifier's cost grows with n; 1 000 is the scorer's minimum). calib_*: held-out simulations for SBC /
+# TARP (the scorer needs >= 200) and posterior samples per simulation.
+MINIMUM = dict(num_sims=100, epochs=1, stop_after=1, batch=1, embed_dim=1, num_samples=1_000, calib_sims=200,
+               calib_samples=100)  # the last three: astrobench.metrics.sbi's minimums
+FLOWS = ("nsf", "maf", "mdn", "made")
+EPOCH_CHUNK = 5  # only under --max-minutes: the clock is read between chunks of epochs
+PACKAGES = ("sbi", "accelerate", "jax", "numpyro")
 # CNN per task: the image is 32x32, the light curve 160 fluxes on fixed (irregular) time stamps
 CNN = {
     "galaxy-profile": dict(in_channels=1, out_channels_per_layer=[8, 16], num_conv_layers=2, kernel_size=3,
-                           num_linear_layers=2, num_linear_units=128, z_score_x="structured"),
+                           num_linear_layers=2, num_linear_units=128),
     "lightcurve": dict(in_channels=1, out_channels_per_layer=[16, 32], num_conv_layers=2, kernel_size=5,
-                       num_linear_layers=2, num_linear_units=128, z_score_x="structured"),
+                       num_linear_layers=2, num_linear_units=128),
 }
+# ---------------------------------------------------------------- data: the JAX simulators
 
 
 def simulate(task, num_sims: int, seed: int):
@@ -74,7 +70,7 @@ def simulate(task, num_sims: int, seed: int):
     return torch.from_numpy(theta), torch.from_numpy(x)
 
 
-def simulate_sharded(task, num_sims: int, seed: int, acc, log_dir=None):
+def simulate_sharded(task, num_sims: int, seed: int, acc):
     """``simulate`` split over the accelerate processes: every process draws the same theta, simulates its own
     contiguous 1/P of the rows (noise keyed by its rank) and gets all shards back in row order. One process:
     exactly ``simulate``."""
@@ -90,15 +86,37 @@ def simulate_sharded(task, num_sims: int, seed: int, acc, log_dir=None):
     devices = jax.devices()  # one GPU per process on a multi-GPU node; the CPU otherwise
     with jax.default_device(devices[acc.local_process_index % len(devices)]):
         x = task.simulate(theta[rows], seed=seed + 1 + 1000 * rank)
-    if log_dir is not None:  # read by the DDP test
-        log = {"rank": rank, "processes": world, "rows": [int(rows[0]), int(rows[-1]) + 1]}
-        (Path(log_dir) / f"shard_rank{rank}.json").write_text(json.dumps(log))
+    baseline.log_shard(acc, rows.tolist(), "simulate")  # the rows this process simulated (the DDP test)
     x = np.concatenate(gather_object([x]))  # list of the P shards, in rank order
     return torch.from_numpy(theta), torch.from_numpy(x)
 
 
-def build_npe(task, device: str = "cpu", seed: int = 0, log_dir=None):
-    """sbi NPE object: box prior + NSF density estimator with a CNN embedding of x.
+# ================================================================ MODEL SLOT: replace build_model with your own
+
+
+def build_model(task, cfg: dict):
+    """Replace this with your model. Interface:
+
+    Returns an sbi density-estimator builder, ``build(theta, x) -> ConditionalDensityEstimator``, as
+    ``sbi.neural_nets.posterior_nn(...)`` returns one: sbi calls it once with the training simulations,
+    theta (N, 5) float32 in the task's physical units (``task.labels``, box prior ``task.low``..``task.high``)
+    and x (N, *task.x_shape) float32 (galaxy-profile: (32, 32) images in flux units; lightcurve: 160 relative
+    fluxes), so that it can z-score both. The estimator models q(theta | x): ``log_prob(theta, x) -> (N,)``,
+    ``sample((S,), x) -> (S, N, 5)``; NPE's loss is ``estimator.loss(theta, x)`` = -log q(theta | x) per row,
+    averaged over batches of ``cfg["batch"]`` by sbi's training loop. ``cfg``: the FULL/FAST settings (flow,
+    embed_dim). This one: sbi's CNNEmbedding of x (``CNN[task]``) into ``embed_dim`` numbers, under a flow."""
+    from sbi.neural_nets import posterior_nn
+    from sbi.neural_nets.embedding_nets import CNNEmbedding
+
+    embedding = CNNEmbedding(input_shape=tuple(task.x_shape), output_dim=cfg["embed_dim"], **CNN[task.name])
+    return posterior_nn(model=cfg["flow"], embedding_net=embedding, z_score_x="structured")
+
+
+# ================================================================ NPE: training and sampling
+
+
+def build_npe(task, cfg: dict, device: str = "cpu", seed: int = 0, log_dir=None):
+    """sbi NPE object: the task's box prior and ``build_model``'s density estimator.
 
     Training curves go to TensorBoard files in ``log_dir`` (default: a temporary folder; sbi's own
     default would litter ./sbi-logs)."""
@@ -106,38 +124,48 @@ def build_npe(task, device: str = "cpu", seed: int = 0, log_dir=None):
 
     import torch
     from sbi.inference import NPE
-    from sbi.neural_nets import posterior_nn
-    from sbi.neural_nets.embedding_nets import CNNEmbedding
+    from sbi.utils.tracking import TensorBoardTracker
     from torch.utils.tensorboard import SummaryWriter
 
     torch.manual_seed(seed)
-    conf = dict(CNN[task.name])
-    z_score_x = conf.pop("z_score_x")
-    embedding = CNNEmbedding(input_shape=tuple(task.x_shape), output_dim=EMBED_DIM, **conf)
-    density = posterior_nn(model=FLOW, embedding_net=embedding, z_score_x=z_score_x)
     writer = SummaryWriter(log_dir=str(log_dir or tempfile.mkdtemp(prefix="sbi-logs-")))
-    return NPE(prior=task.prior_torch(device), density_estimator=density, device=device, show_progress_bars=True,
-               summary_writer=writer)
+    return NPE(prior=task.prior_torch(device), density_estimator=build_model(task, cfg), device=device,
+               show_progress_bars=True, tracker=TensorBoardTracker(writer))
 
 
-def train(npe, theta, x, max_epochs: int, max_minutes: float | None = None):
-    """sbi's training loop (early stopping on a 10 % validation split), resumed in chunks of epochs
-    so that a wall-clock cap can stop it; the best-validation weights are kept."""
+def train(npe, theta, x, cfg: dict, run=None):
+    """sbi's training loop on (theta, x): a 10 % validation split, early stopping after ``cfg["stop_after"]``
+    epochs without improvement, at most ``cfg["epochs"]`` epochs, the best-validation weights kept. One call
+    to convergence; only under --max-minutes (``run.max_minutes``) it runs in chunks of EPOCH_CHUNK epochs
+    (``resume_training``) and stops between chunks when the clock says. Returns the posterior."""
     npe.append_simulations(theta, x)
-    t0, epochs = time.perf_counter(), 0
-    while True:
-        target = max_epochs if max_minutes is None else min(max_epochs, epochs + EPOCH_CHUNK)
-        with warnings.catch_warnings():  # sbi warns at every chunk's end that max_num_epochs was reached
-            warnings.filterwarnings("ignore", message="Maximum number of epochs", category=UserWarning)
-            npe.train(training_batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, stop_after_epochs=STOP_AFTER,
-                      max_num_epochs=target, resume_training=epochs > 0, show_train_summary=False)
-        epochs = npe._summary["epochs_trained"][-1]
-        if epochs < target or epochs >= max_epochs:  # converged (early stop) or out of epochs
-            break
-        if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
-            print(f"training stopped by the {max_minutes} min wall-clock cap after {epochs} epochs")
-            break
+    kwargs = dict(training_batch_size=cfg["batch"], learning_rate=cfg["lr"], stop_after_epochs=cfg["stop_after"],
+                  show_train_summary=False)
+    with warnings.catch_warnings():  # sbi warns when the epoch budget ends training: recorded as converged=False
+        warnings.filterwarnings("ignore", message="Maximum number of epochs", category=UserWarning)
+        if run is None or run.max_minutes is None:  # sbi 0.27 trains max_num_epochs + 1 epochs
+            npe.train(max_num_epochs=cfg["epochs"] - 1, **kwargs)
+            return npe.build_posterior()
+        epochs = 0
+        while True:
+            target = min(cfg["epochs"], epochs + EPOCH_CHUNK)
+            npe.train(max_num_epochs=target - 1, resume_training=epochs > 0, **kwargs)
+            epochs = npe.summary["epochs_trained"][-1]
+            if epochs < target or epochs >= cfg["epochs"]:  # converged (early stop) or out of epochs
+                break
+            if out_of_time(run):
+                print(f"\ntraining stopped by --max-minutes {run.max_minutes} after {epochs} epochs")
+                break
     return npe.build_posterior()
+
+
+def out_of_time(run) -> bool:
+    """``run.out_of_time()``; under several processes only the main one trains here, so it reads the clock alone
+    (``out_of_time``'s collective reduce would wait for processes that have exited)."""
+    if run.acc.num_processes == 1:
+        return run.out_of_time()
+    run.stopped_by_clock |= time.perf_counter() - run.t0 > 60 * run.max_minutes
+    return run.stopped_by_clock
 
 
 def sample_observations(posterior, x_obs, num_samples: int):
@@ -156,8 +184,12 @@ def sample_observations(posterior, x_obs, num_samples: int):
 def calibration_samples(task, posterior, num_sims: int, num_samples: int, seed: int):
     """Held-out (never trained on) simulations and their posterior samples for SBC and TARP."""
     theta, x = simulate(task, num_sims, seed=seed + 10_000)
-    samples = posterior.sample_batched((num_samples,), x=x, show_progress_bars=False)
+    samples = posterior.sample_batched((num_samples,), x=x, show_progress_bars=False,
+                                       max_sampling_batch_size=min(10_000, 100_000 // len(x)))  # sbi's own cap
     return samples.numpy().astype(np.float32), theta.numpy()
+
+
+# ---------------------------------------------------------------- figures
 
 
 def plot(task, pred, metrics, out: Path):
@@ -168,13 +200,15 @@ def plot(task, pred, metrics, out: Path):
     import matplotlib.pyplot as plt
     import torch
     from sbi.analysis import pairplot, plot_tarp, sbc_rank_plot
-    from sbi.diagnostics.tarp import _run_tarp, get_tarp_references
+    from sbi.diagnostics.tarp import _run_tarp, get_tarp_references  # no public (ecp, alpha) for plot_tarp
 
     ref = task.reference_samples(2000)
     limits = [[lo, hi] for lo, hi in zip(task.low, task.high)]
-    fig, _ = pairplot([ref[0], pred["samples"][0][:2000]], limits=limits, labels=list(task.labels),
-                      points=task.true_parameters()[:1], figsize=(8, 8),
-                      upper="contour", diag="kde", points_colors=["k"])
+    with warnings.catch_warnings():  # sbi 0.27's kde panels: np.linspace on tensors (a NumPy 2 deprecation)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        fig, _ = pairplot([ref[0], pred["samples"][0][:2000]], limits=limits, labels=list(task.labels),
+                          points=task.true_parameters()[:1], figsize=(8, 8),
+                          upper="contour", diag="kde", fig_kwargs=dict(points_colors=["k"]))
     fig.suptitle(f"{task.name}, observation 0: reference (blue) vs NPE (orange)")
     fig.savefig(out / "corner_obs0.png", dpi=80)
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -183,128 +217,101 @@ def plot(task, pred, metrics, out: Path):
     ax.set(ylim=(0.4, 1.0), xlabel="observation", ylabel="C2ST", title=f"mean C2ST {metrics['c2st_mean']:.3f}")
     fig.tight_layout()
     fig.savefig(out / "c2st.png", dpi=80)
-    if "calib_samples" in pred:
-        s, th = torch.as_tensor(pred["calib_samples"]), torch.as_tensor(pred["calib_theta"])
-        ranks = (s < th[None]).sum(0)
-        fig, _ = sbc_rank_plot(ranks, s.shape[0], plot_type="hist", num_bins=20,
-                               parameter_labels=list(task.param_names))
-        fig.savefig(out / "sbc_ranks.png", dpi=80)
+    s, th = torch.as_tensor(pred["calib_samples"]), torch.as_tensor(pred["calib_theta"])
+    ranks = (s < th[None]).sum(0)
+    fig, _ = sbc_rank_plot(ranks, s.shape[0], plot_type="hist", num_bins=20, parameter_labels=list(task.param_names))
+    fig.savefig(out / "sbc_ranks.png", dpi=80)
+    with torch.random.fork_rng():  # TARP's random reference points: seeded, without moving the run's RNG
         torch.manual_seed(0)
         ecp, alpha = _run_tarp(s, th, get_tarp_references(th), z_score_theta=True)
-        fig, _ = plot_tarp(ecp, alpha, title=f"TARP: ATC {metrics['tarp_atc']:.3f}, KS p {metrics['tarp_ks_pval']:.2f}")
-        fig.savefig(out / "tarp.png", dpi=80)
+    fig, _ = plot_tarp(ecp, alpha, title=f"TARP: ATC {metrics['tarp_atc']:.3f}, KS p {metrics['tarp_ks_pval']:.2f}")
+    fig.savefig(out / "tarp.png", dpi=80)
     plt.close("all")
 
 
-def versions() -> dict:
-    return {p: metadata.version(p) for p in ("astrobench", "sbi", "torch", "accelerate", "jax", "numpyro", "numpy")}
+# ---------------------------------------------------------------- main
 
 
-def run(task_name: str, num_sims: int, fast: bool, out: Path, seed: int = 0, device: str = "cpu",
-        max_epochs: int | None = None) -> dict | None:
-    """The whole baseline; returns metrics.json's content on the main process, None on the others."""
-    import torch
-    from astrobench.metrics.sbi import score
-    from astrobench.notebook import seed_everything
-    from astrobench.sim.sbi_tasks import get_task
+def parser():
+    from astrobench.sim.sbi_tasks import names
 
-    t_start = time.perf_counter()
-    if device == "cpu":
-        torch.set_num_threads(TORCH_THREADS)
-    seed_everything(seed)
-    task = get_task(task_name)
-    out.mkdir(parents=True, exist_ok=True)
-    acc = make_accelerator(device)
-    num_samples = FAST_SAMPLES if fast else NUM_SAMPLES
-    config = dict(task=task.name, num_sims=num_sims, fast=fast, seed=seed, device=device, flow=FLOW,
-                  embed_dim=EMBED_DIM, cnn=CNN[task.name], batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
-                  max_epochs=max_epochs or (FAST_EPOCHS if fast else MAX_EPOCHS), stop_after_epochs=STOP_AFTER,
-                  max_minutes=FAST_MINUTES if fast else MAX_MINUTES,
-                  num_samples=num_samples, calib_sims=FAST_CALIB_SIMS if fast else CALIB_SIMS,
-                  calib_samples=FAST_CALIB_SAMPLES if fast else CALIB_SAMPLES)
-    t0 = time.perf_counter()
-    theta, x = simulate_sharded(task, num_sims, seed, acc, log_dir=out)
-    sim_seconds = time.perf_counter() - t0
-    if not acc.is_main_process:  # training, scoring and files: once, on the main process
-        return None
-    if acc.num_processes > 1:
-        config["processes"] = acc.num_processes
-    npe = build_npe(task, device, seed, log_dir=out / "tensorboard")
-    t0 = time.perf_counter()
-    posterior = train(npe, theta, x, config["max_epochs"], config["max_minutes"])
-    train_seconds = time.perf_counter() - t0
-    samples, seconds_per_obs = sample_observations(posterior, task.observations(), num_samples)
-    calib, calib_theta = calibration_samples(task, posterior, config["calib_sims"], config["calib_samples"], seed)
-    pred = {"samples": samples, "calib_samples": calib, "calib_theta": calib_theta,
-            "seconds_per_observation": np.float64(seconds_per_obs), "task": np.array(task.name)}
-    np.savez_compressed(out / "predictions.npz", **pred)
-    metrics = score(pred, task.name)  # the same scorer as `astrobench score sbi:<task> predictions.npz`
-    plot(task, pred, metrics, out)
-    summary = npe._summary
-    config.update(epochs_trained=int(summary["epochs_trained"][-1]),
-                  best_validation_loss=float(summary["best_validation_loss"][-1]),
-                  training_loss_first_last=[float(summary["training_loss"][0]), float(summary["training_loss"][-1])])
-    result = {"track": "sbi", "task": task.name, "dataset": task.name, "metrics": metrics, "config": config,
-              "versions": {**versions(), "reference": task.reference_hash()[:16]},
-              "seconds": round(time.perf_counter() - t_start, 1),
-              "timing": {"simulate": round(sim_seconds, 2), "train": round(train_seconds, 1)}}
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
-    torch_save(npe, config, out)
-    return result
+    p = baseline.parser(SCRIPT, __doc__, out="outputs/sbi", dataset=DEFAULT_TASK, budget="epochs", datasets=names(),
+                        budget_help="training epochs at most (FULL 800, FAST 20); sbi's early stopping usually "
+                        "ends training sooner")
+    p.add_argument("--task", dest="dataset", default=argparse.SUPPRESS, metavar="NAME",
+                   help="alias of --dataset: the SBI task")
+    p.add_argument("--num-sims", type=int, metavar="N", help="training simulations, >= 100 (FULL 10000, FAST "
+                   "1000; sbibm's budgets are 10^3, 10^4, 10^5)")
+    return p
 
 
-def torch_save(npe, config: dict, out: Path):
-    """The trained density estimator's weights, with the config beside them."""
-    import torch
+def check(cfg: dict, args) -> None:
+    """The settings' values (after --num-sims, --epochs, --set), before any simulation."""
+    from astrobench.sim.sbi_tasks import names
 
-    torch.save(npe._neural_net.state_dict(), out / "npe.pt")
-    (out / "npe_config.json").write_text(json.dumps(config, indent=1))
+    if args.dataset not in names():
+        raise baseline.BaselineError(f"--task/--dataset {args.dataset!r}: expected one of {', '.join(names())}")
+    flags = dict(num_sims="--num-sims", epochs="--epochs")
+    for key, low in MINIMUM.items():
+        if cfg[key] < low:
+            raise baseline.BaselineError(f"{flags.get(key, '--set ' + key)} {cfg[key]}: expected at least {low}")
+    if not cfg["lr"] > 0 or cfg["flow"] not in FLOWS:
+        raise baseline.BaselineError(f"--set lr={cfg['lr']} flow={cfg['flow']}: expected lr > 0 and flow one of "
+                                     f"{', '.join(FLOWS)}")
+    if args.grad_accum != 1 or args.mixed_precision not in (None, "no"):
+        raise baseline.BaselineError(f"--grad-accum {args.grad_accum} --mixed-precision {args.mixed_precision}: "
+                                     "sbi's NPE.train has neither; expected 1 and no")
 
 
 def main(argv=None) -> int:
-    from astrobench.notebook import device as pick_device
-    from astrobench.notebook import fast as fast_mode
-    from astrobench.sim.sbi_tasks import names
+    """Simulate, train, sample, score and write everything (once, on the main process)."""
+    import torch
+    from astrobench.metrics.sbi import score
+    from astrobench.sim.sbi_tasks import get_task
 
-    p = argparse.ArgumentParser(description="NPE baseline for the SBI track (sbi library, JAX simulators).")
-    p.add_argument("--fast", action="store_true", help="FAST run: few simulations and epochs (also ASTROBENCH_FAST=1)")
-    p.add_argument("--out", default="outputs/sbi")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--task", default=None, help=f"one of: {', '.join(names())} (default {DEFAULT_TASK})")
-    p.add_argument("--dataset", default=None, help="alias of --task (the kit's common flag)")
-    p.add_argument("--num-sims", type=int, default=None,
-                   help=f"training simulations (default {NUM_SIMS}; FAST {FAST_SIMS})")
-    p.add_argument("--max-epochs", type=int, default=None,
-                   help=f"training epochs at most (default {MAX_EPOCHS}; FAST {FAST_EPOCHS})")
-    args = p.parse_args(argv)
-    task = args.task or args.dataset or DEFAULT_TASK
-    if task not in names():
-        print(f"npe.py: error: --task {task!r}; expected one of: {', '.join(names())}", file=sys.stderr)
-        return 2
-    fast = args.fast or fast_mode()
-    num_sims = args.num_sims or (FAST_SIMS if fast else NUM_SIMS)
-    if num_sims < 100:
-        print(f"npe.py: error: --num-sims {num_sims}; expected at least 100", file=sys.stderr)
-        return 2
-    if args.max_epochs is not None and args.max_epochs < 1:
-        print(f"npe.py: error: --max-epochs {args.max_epochs}; expected at least 1", file=sys.stderr)
-        return 2
-    device = pick_device(args.device)
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            print("npe.py: error: --device cuda: no CUDA GPU visible to torch; expected --device cpu or auto",
-                  file=sys.stderr)
-            return 2
-    result = run(task, num_sims, fast, Path(args.out), seed=args.seed, device=device, max_epochs=args.max_epochs)
-    if result is None:  # not the main process
-        return 0
-    m = result["metrics"]
-    print(f"{task}: C2ST {m['c2st_mean']:.3f} | SBC min KS p {m.get('sbc_ks_pval_min', float('nan')):.3f} | "
-          f"TARP ATC {m.get('tarp_atc', float('nan')):.3f} (KS p {m.get('tarp_ks_pval', float('nan')):.3f}) | "
-          f"amortisation x{m.get('amortisation_ratio', float('nan')):.0f} | {result['seconds']} s -> {args.out}")
+    try:
+        args = parser().parse_args(argv)
+        cfg = baseline.settings(FULL, FAST, args)
+        if args.num_sims is not None:
+            cfg["num_sims"] = args.num_sims
+        check(cfg, args)
+        run = baseline.start(args)  # seeds, --threads (torch; the JAX simulator keeps its own pool)
+        task = get_task(args.dataset)
+        t0 = time.perf_counter()
+        theta, x = simulate_sharded(task, cfg["num_sims"], run.seed, run.acc)
+        timing = {"simulate_s": round(time.perf_counter() - t0, 2)}
+        if not run.is_main:  # training, scoring and files: once, on the main process
+            return 0
+        run.out.mkdir(parents=True, exist_ok=True)
+        npe = build_npe(task, cfg, run.device, run.seed, log_dir=run.out / "tensorboard")
+        t0 = time.perf_counter()
+        posterior = train(npe, theta, x, cfg, run)
+        timing["train_s"] = round(time.perf_counter() - t0, 1)
+        samples, seconds_per_obs = sample_observations(posterior, task.observations(), cfg["num_samples"])
+        calib, calib_theta = calibration_samples(task, posterior, cfg["calib_sims"], cfg["calib_samples"], run.seed)
+        pred = {"samples": samples, "calib_samples": calib, "calib_theta": calib_theta,
+                "seconds_per_observation": np.float64(seconds_per_obs), "task": np.array(task.name)}
+        baseline.save_npz(run.out / "predictions.npz", **pred)
+        metrics = score(pred, task.name)  # the same scorer as `astrobench score sbi:<task> predictions.npz`
+        plot(task, pred, metrics, run.out)
+        summary = npe.summary
+        epochs = int(summary["epochs_trained"][-1])
+        config = dict(cfg, task=task.name, cnn=CNN[task.name], epochs_trained=epochs,
+                      converged=epochs < cfg["epochs"] and not run.stopped_by_clock,  # sbi's early stop
+                      best_validation_loss=float(summary["best_validation_loss"][-1]),
+                      training_loss_first_last=[float(summary["training_loss"][0]),
+                                                float(summary["training_loss"][-1])])
+        torch.save(posterior.posterior_estimator.state_dict(), run.out / "npe.pt")
+        baseline.write_json(run.out / "npe_config.json", {**config, **run.record()})
+        meta = {"name": task.name, "version": None, "seed": task.observation_seed, "sha256": task.reference_hash()}
+        report = run.write_metrics("sbi", task.name, task.name, metrics, config, meta, PACKAGES, timing=timing)
+        m = report["metrics"]
+        print(f"{task.name}: C2ST {m['c2st_mean']:.3f} | SBC min KS p {m['sbc_ks_pval_min']:.3f} | TARP ATC "
+              f"{m['tarp_atc']:.3f} (KS p {m['tarp_ks_pval']:.3f}) | amortisation "
+              f"x{m['amortisation_ratio']:.0f} | {epochs} epochs, {report['seconds']} s "
+              f"-> {run.out}")
+    except baseline.ERRORS as err:
+        return baseline.fail(SCRIPT, err)
     return 0
 
 

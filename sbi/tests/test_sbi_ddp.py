@@ -22,18 +22,19 @@ SIMS = 400
 def test_two_process_gloo_run(tmp_path):
     pytest.importorskip("accelerate")
     proc, logs = run_under_accelerate(TRACK_DIR / "npe.py", "--fast", "--task", "lightcurve", "--device", "cpu",
-                                      "--num-sims", str(SIMS), "--max-epochs", "8", "--out", str(tmp_path),
-                                      out=tmp_path)
+                                      "--num-sims", str(SIMS), "--epochs", "8", "--out", str(tmp_path),
+                                      out=tmp_path, log_suffix="_simulate")
     # each rank simulated its own half of the rows; together they cover all of them
-    assert [g["rows"] for g in logs] == [[0, SIMS // 2], [SIMS // 2, SIMS]]
+    assert [g["first_indices"] for g in logs] == [list(range(SIMS // 2)), list(range(SIMS // 2, SIMS))]
     # one set of weights, one metrics.json, scored once
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["c2st.png", "corner_obs0.png", "metrics.json", "npe.pt", "npe_config.json", "predictions.npz",
-                     "sbc_ranks.png", "shard_rank0.json", "shard_rank1.json", "tarp.png", "tensorboard"]
+                     "sbc_ranks.png", "shard_rank0_simulate.json", "shard_rank1_simulate.json", "tarp.png",
+                     "tensorboard"]
     assert proc.stdout.count("C2ST") == 1
     result = json.loads((tmp_path / "metrics.json").read_text())
     config = result["config"]
-    assert config["processes"] == 2 and config["num_sims"] == SIMS
+    assert config["processes"] == 2 and config["num_sims"] == SIMS and config["epochs_trained"] <= 8
     assert 0.5 <= result["metrics"]["c2st_mean"] <= 1.0
     first, last = config["training_loss_first_last"]
     assert last < first
