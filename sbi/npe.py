@@ -153,19 +153,10 @@ def train(npe, theta, x, cfg: dict, run=None):
             epochs = npe.summary["epochs_trained"][-1]
             if epochs < target or epochs >= cfg["epochs"]:  # converged (early stop) or out of epochs
                 break
-            if out_of_time(run):
+            if run.out_of_time(collective=False):  # only the main process trains
                 print(f"\ntraining stopped by --max-minutes {run.max_minutes} after {epochs} epochs")
                 break
     return npe.build_posterior()
-
-
-def out_of_time(run) -> bool:
-    """``run.out_of_time()``; under several processes only the main one trains here, so it reads the clock alone
-    (``out_of_time``'s collective reduce would wait for processes that have exited)."""
-    if run.acc.num_processes == 1:
-        return run.out_of_time()
-    run.stopped_by_clock |= time.perf_counter() - run.t0 > 60 * run.max_minutes
-    return run.stopped_by_clock
 
 
 def sample_observations(posterior, x_obs, num_samples: int):

@@ -108,7 +108,7 @@ class FakeRun:
 
         self.acc = Acc()
 
-    def out_of_time(self):
+    def out_of_time(self, collective=True):
         self.checks += 1
         self.stopped_by_clock = self.checks >= self.late_after
         return self.stopped_by_clock

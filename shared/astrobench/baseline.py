@@ -188,13 +188,14 @@ class Run:
     def is_main(self) -> bool:
         return self.acc.is_main_process
 
-    def out_of_time(self) -> bool:
+    def out_of_time(self, collective: bool = True) -> bool:
         """True once --max-minutes has passed (never without the flag). Under several processes the main
-        process's clock decides, so every process stops at the same step."""
+        process's clock decides, so every process stops at the same step; ``collective=False`` when only the
+        main process trains (the others must not be waited for)."""
         if self.max_minutes is None:
             return False
         late = time.perf_counter() - self.t0 > 60 * self.max_minutes
-        if self.acc.num_processes > 1:
+        if self.acc.num_processes > 1 and collective:
             import torch
 
             flag = torch.tensor([float(late and self.is_main)], device=self.acc.device)
