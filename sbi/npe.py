@@ -272,6 +272,7 @@ def main(argv=None) -> int:
         theta, x = simulate_sharded(task, cfg["num_sims"], run.seed, run.acc)
         timing = {"simulate_s": round(time.perf_counter() - t0, 2)}
         if not run.is_main:  # training, scoring and files: once, on the main process
+            run.acc.end_training()  # leave the process group cleanly (gloo threads abort an exit otherwise)
             return 0
         run.out.mkdir(parents=True, exist_ok=True)
         npe = build_npe(task, cfg, run.device, run.seed, log_dir=run.out / "tensorboard")

@@ -44,7 +44,7 @@ def test_a_trivial_model_in_the_slot_runs_and_scores(tmp_path, monkeypatch, caps
     assert tiny_model.calls == 1
     report = json.loads((out / "metrics.json").read_text())
     assert report["config"]["epochs_trained"] <= 3 and report["config"]["num_sims"] == 300
-    assert report["metrics"]["amortisation_ratio"] > 0 and report["timing"]["train_s"] > 0
+    assert report["metrics"]["amortisation_ratio"] > 0 and report["timing"]["train_s"] >= 0
     capsys.readouterr()
     assert cli.main(["score", "sbi:lightcurve", str(out / "predictions.npz")]) == 0
     scored = json.loads(capsys.readouterr().out)  # the CLI's scorer gives the numbers main wrote

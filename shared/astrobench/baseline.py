@@ -99,7 +99,7 @@ def settings(full: dict, fast: dict, args) -> dict:
         cfg[budget] = getattr(args, budget)
     for key in COUNTS:  # counts that must be positive, whichever way they were set
         if isinstance(cfg.get(key), int) and cfg[key] < 1:
-            raise BaselineError(f"{key} = {cfg[key]}: expected a positive integer")
+            raise BaselineError(f"--set {key}={cfg[key]}: expected a positive integer")
     return cfg
 
 

@@ -34,7 +34,7 @@ def test_settings_pick_the_mode_and_apply_the_budget_and_set(monkeypatch):
 
 @pytest.mark.parametrize("item", ["nokey=1", "lr", "width=wide", "channels=3", "steps=0"])
 def test_bad_set_names_the_keys(item):
-    with pytest.raises(baseline.BaselineError, match=r"--set|steps = 0"):
+    with pytest.raises(baseline.BaselineError, match=r"--set"):
         baseline.settings(FULL, FAST, parse("--set", item))
 
 
