@@ -113,8 +113,8 @@ def rewrite(repo: str, branch: str = "main", root: Path | None = None) -> list[P
     return changed
 
 
-BOOTSTRAP = '''# Colab only: clone the kit, install it with this track's extra, and move into the track folder.
-# Elsewhere (local, Binder, CI) this cell does nothing: the kit is already installed.
+BOOTSTRAP = '''# Colab only: clone the kit once into /content/kit, install it once with this track's extra and move
+# into the track folder; safe to run again. Elsewhere (local, Binder, CI) this cell does nothing.
 import os
 import subprocess
 import sys
@@ -123,15 +123,40 @@ REPO = "{repo}"
 BRANCH = "{branch}"
 TRACK = "{track}"
 if "google.colab" in sys.modules:
-    if not os.path.isdir("kit"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", "-b", BRANCH, f"https://github.com/{{REPO}}", "kit"],
-                       check=True)
-    # non-editable: an editable install is invisible to the running Colab kernel; pip keeps
-    # Colab's torch and numpy because the kit only sets lower bounds
-    extra = "" if TRACK == "shared" else f"[{{TRACK}}]"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"./kit{{extra}}"], check=True)
-    os.chdir(os.path.join("kit", TRACK))
+    KIT = os.environ.get("ASTROBENCH_KIT_DIR", "/content/kit")  # absolute: re-running from a track folder is safe
+    URL = os.environ.get("ASTROBENCH_KIT_URL", f"https://github.com/{{REPO}}")
+    if not os.path.isdir(os.path.join(KIT, ".git")):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "-b", BRANCH, URL, KIT], check=True)
+    stamp = os.path.join(KIT, f".installed-{{TRACK}}")
+    if not os.path.exists(stamp):
+        # non-editable (an editable install is invisible to the running kernel); the kit sets lower bounds
+        # only, so pip installs what is missing and keeps Colab's torch, jax and numpy
+        extra = "" if TRACK == "shared" else f"[{{TRACK}}]"
+        pip = os.environ.get("ASTROBENCH_KIT_PIP", "").split() or [sys.executable, "-m", "pip"]
+        done = subprocess.run([*pip, "install", "-q", f"{{KIT}}{{extra}}"], capture_output=True, text=True)
+        if done.returncode:
+            print(done.stdout[-3000:], done.stderr[-3000:], sep="\\n")
+            raise RuntimeError(f"installing the kit failed (pip exit {{done.returncode}}): pip's output is above")
+        open(stamp, "w").close()
+    os.chdir(os.path.join(KIT, TRACK))
 '''
+
+
+def refresh_bootstrap(root: Path | None = None) -> list[Path]:
+    """Rewrite every notebook's second cell from BOOTSTRAP (the repo setting, the notebook's track); returns the
+    notebooks that changed."""
+    root = root or repo_root()
+    conf = setting(root)
+    changed = []
+    for nb_path in notebooks(root):
+        nb = json.loads(nb_path.read_text())
+        track = nb_path.relative_to(root).parts[0]
+        src = BOOTSTRAP.format(track=track, **conf).rstrip("\n")
+        if "".join(nb["cells"][1]["source"]) != src:
+            nb["cells"][1]["source"] = src.splitlines(keepends=True)
+            nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            changed.append(nb_path)
+    return changed
 
 
 def header_source(path: str, title: str, learn: list, runtime: str, repo: str, branch: str) -> str:
