@@ -21,18 +21,35 @@ export MPLBACKEND ?= Agg
 # the shared package (unit tests + 00_start_here) and every track folder present
 TEST_PATHS := shared $(wildcard generative sbi multimodal anomaly superres)
 
-.PHONY: demo test lab install lint
+.PHONY: demo test lab install lint lock
 
 .venv/bin/python:
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
 		{ echo "make: need python3 >= 3.10 (found $$($(PYTHON3) --version 2>&1)); set PYTHON3=..."; exit 2; }
 	$(PYTHON3) -m venv .venv
 
+# USE_LOCK=1: install the exact versions of requirements-lock.txt (`make lock`), then the kit without deps
+USE_LOCK ?= 0
+LOCK_FILE := requirements-lock.txt
+
 $(STAMP): pyproject.toml | $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[$(EXTRAS)]"
+	if [ "$(USE_LOCK)" = 1 ]; then $(PY) -m pip install -r $(LOCK_FILE) && $(PY) -m pip install --no-deps -e .; \
+	else $(PY) -m pip install -e ".[$(EXTRAS)]"; fi
 	touch $(STAMP)
+
+# Exact versions of every dependency of every extra, for Python 3.10+ on any platform (uv's universal
+# resolution), for organisers to freeze before an event. torch and its CUDA libraries stay out: the CPU
+# build comes from TORCH_SPEC, a GPU machine brings its own.
+lock: $(STAMP)
+	$(PY) -m pip install -q uv
+	$(PY) -m uv pip compile pyproject.toml --all-extras --universal --python-version 3.10 --no-header -q \
+		-o $(LOCK_FILE).tmp
+	{ echo "# make lock: uv pip compile pyproject.toml --all-extras --universal --python-version 3.10"; \
+	  echo "# (torch, triton and the nvidia/cuda wheels left out: the Makefile installs TORCH_SPEC)"; \
+	  grep -vE '^(torch|triton|nvidia-|cuda-)' $(LOCK_FILE).tmp | grep -vE '^    # via torch$$'; } > $(LOCK_FILE)
+	rm -f $(LOCK_FILE).tmp
 
 install: $(STAMP)
 
