@@ -190,8 +190,8 @@ def plot(task, pred, metrics, out: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
+    from astrobench.metrics.sbi import tarp_curve  # the scorer's TARP curve (the reported ATC's)
     from sbi.analysis import pairplot, plot_tarp, sbc_rank_plot
-    from sbi.diagnostics.tarp import _run_tarp, get_tarp_references  # no public (ecp, alpha) for plot_tarp
 
     ref = task.reference_samples(2000)
     limits = [[lo, hi] for lo, hi in zip(task.low, task.high)]
@@ -212,9 +212,7 @@ def plot(task, pred, metrics, out: Path):
     ranks = (s < th[None]).sum(0)
     fig, _ = sbc_rank_plot(ranks, s.shape[0], plot_type="hist", num_bins=20, parameter_labels=list(task.param_names))
     fig.savefig(out / "sbc_ranks.png", dpi=80)
-    with torch.random.fork_rng():  # TARP's random reference points: seeded, without moving the run's RNG
-        torch.manual_seed(0)
-        ecp, alpha = _run_tarp(s, th, get_tarp_references(th), z_score_theta=True)
+    ecp, alpha = tarp_curve(s, th)
     fig, _ = plot_tarp(ecp, alpha, title=f"TARP: ATC {metrics['tarp_atc']:.3f}, KS p {metrics['tarp_ks_pval']:.2f}")
     fig.savefig(out / "tarp.png", dpi=80)
     plt.close("all")

@@ -62,22 +62,33 @@ def c2st_per_observation(samples: np.ndarray, reference: np.ndarray, n: int) -> 
     return out
 
 
+def tarp_curve(calib_samples, calib_theta):
+    """TARP's expected coverage probability against credibility, (ecp, alpha) as torch tensors for
+    ``sbi.analysis.plot_tarp``: the kit's one entry point (sbi 0.27 computes it only in a private function), with
+    the reference points seeded so that every call gives the same curve."""
+    import torch
+    from sbi.diagnostics.tarp import _run_tarp, get_tarp_references
+
+    samples = torch.as_tensor(calib_samples, dtype=torch.float32)
+    theta = torch.as_tensor(calib_theta, dtype=torch.float32)
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)  # TARP's random reference points
+        references = get_tarp_references(theta)
+    return _run_tarp(samples, theta, references, z_score_theta=True)
+
+
 def calibration(calib_samples: np.ndarray, calib_theta: np.ndarray) -> dict:
     """SBC (rank uniformity: a KS test per parameter) and TARP (ATC and its KS test)."""
     import torch
     from sbi.diagnostics import check_tarp
     from sbi.diagnostics.sbc import check_uniformity_frequentist
-    from sbi.diagnostics.tarp import _run_tarp, get_tarp_references
 
     samples = torch.as_tensor(calib_samples, dtype=torch.float32)
     theta = torch.as_tensor(calib_theta, dtype=torch.float32)
     num_samples = samples.shape[0]
     ranks = (samples < theta[None]).sum(0).float()  # SBC rank of each true parameter among its samples
     ks = check_uniformity_frequentist(ranks, num_samples).numpy()
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)  # TARP's random reference points
-        references = get_tarp_references(theta)
-    ecp, alpha = _run_tarp(samples, theta, references, z_score_theta=True)
+    ecp, alpha = tarp_curve(samples, theta)
     atc, tarp_p = check_tarp(ecp, alpha)
     return {
         "sbc_ks_pvals": [float(p) for p in ks],
