@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="generate the default data, plot it, run every track baseline in FAST mode")
     s.add_argument("--out", default="outputs/demo")
     s.set_defaults(func=cmd_demo)
+    from . import project
+
+    project.add_parser(sub)  # astrobench/project.py: `astrobench new`, a team's own project (copier)
     return p
 
 

@@ -1,0 +1,1 @@
+../../../../../generative/diffusion.py

@@ -1,0 +1,1 @@
+../../../../../superres/upsampler_figures.py
