@@ -267,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import project
 
     project.add_parser(sub)  # astrobench/project.py: `astrobench new`, a team's own project (copier)
+    from . import leaderboard
+
+    leaderboard.add_parser(sub)  # the command's logic lives in astrobench/leaderboard.py
     return p
 
 
