@@ -270,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import leaderboard
 
     leaderboard.add_parser(sub)  # the command's logic lives in astrobench/leaderboard.py
+    from . import codabench, event
+
+    event.add_parser(sub)  # astrobench/event.py: hidden test labels (init, release, score)
+    codabench.add_parser(sub)  # astrobench/codabench.py: a Codabench v2 competition bundle
     return p
 
 
