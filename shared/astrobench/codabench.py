@@ -30,9 +30,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .event import ENV_VAR, TRACKS
+from .leaderboard import TRACKS as BOARDS
 
-PRIMARY = {"generative": "W_ratio", "multimodal": "zeroshot_r2_z_image", "anomaly": "auroc", "superres": "psnr",
-           "sbi": "sbc_ks_pval_min"}
+# the leaderboard's headline metric per track; SBI in event mode is scored by calibration alone (no C2ST: new
+# observations would need new NUTS references), so its headline is SBC's
+PRIMARY = {track: board.columns[0].key for track, board in BOARDS.items()} | {"sbi": "sbc_ks_pval_min"}
 # smaller is better; every other column sorts descending (signed ones, flux_bias and tarp_atc, are best at 0: Codabench
 # sorts by value, so they inform but never rank)
 ASCENDING = re.compile(r"^(W_|floor_|pk_worst|flux_err|pdf_w1)")

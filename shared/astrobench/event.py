@@ -46,8 +46,9 @@ TRACKS = {
     "superres": {"superres-galaxies": (("lr",), ("hr", "lr")), "superres-fields": (("lr",), ("hr", "lr"))},
 }
 SBI_SIMS = {"fast": 200, "full": 500}  # secret calibration simulations per task (npe.py's calib_sims)
-MAX_SUBMISSION_BYTES = 256 << 20  # file and arrays unpacked (the leaderboard's cap): full generative is ~0.1 GB
-MAX_MEMBERS = 64
+# the leaderboard's size policy (one definition): file and arrays unpacked, full generative is ~0.1 GB
+MAX_SUBMISSION_BYTES = 256 << 20  # = leaderboard.MAX_MB
+MAX_MEMBERS = 64  # = leaderboard.MAX_ARRAYS
 
 
 def _errors():

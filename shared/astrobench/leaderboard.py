@@ -38,8 +38,9 @@ import numpy as np
 from .baseline import BaselineError
 
 TEMPLATES = Path(__file__).with_name("leaderboard_templates")
+# the one submission size policy, shared with `astrobench event score` and the Codabench scoring program
 MAX_MB = 256  # predictions.npz on disk and uncompressed (full-split generative/superres files are ~50 MB)
-MAX_ARRAYS = 32
+MAX_ARRAYS = 64
 MAX_TEAM_JSON = 16_384  # bytes
 N_BOOT = 1000
 TIMEOUT = 600  # seconds per submission

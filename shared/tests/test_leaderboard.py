@@ -318,3 +318,11 @@ def test_event_mode_ranks_against_the_hidden_labels(tmp_path):
     assert rows["insider"]["metrics"]["auroc"] > 0.9 and abs(rows["public"]["metrics"]["auroc"] - 0.5) < 0.2
     expected = event.score("anomaly", insider / "predictions.npz", private)
     assert rows["insider"]["metrics"]["auroc"] == expected["auroc"]
+
+
+def test_one_submission_policy_for_the_board_the_event_and_codabench():
+    from astrobench import codabench, event, leaderboard
+
+    assert event.MAX_SUBMISSION_BYTES == leaderboard.MAX_MB << 20 and event.MAX_MEMBERS == leaderboard.MAX_ARRAYS
+    assert {t: codabench.PRIMARY[t] for t in leaderboard.TRACKS if t != "sbi"} == {
+        t: b.columns[0].key for t, b in leaderboard.TRACKS.items() if t != "sbi"}
