@@ -14,7 +14,8 @@ def run(*args, env=None):
 
 
 def test_every_subcommand_has_help():
-    for sub in ("list", "info", "fetch", "doctor", "badges", "score", "demo"):
+    for sub in ("list", "info", "fetch", "doctor", "badges", "score", "demo", "new", "event", "leaderboard",
+                "codabench"):
         with pytest.raises(SystemExit) as exit_:
             cli.main([sub, "--help"])
         assert exit_.value.code == 0
