@@ -67,6 +67,8 @@ def parser(script: str, doc: str, *, out: str, dataset: str, budget: str = "step
                    help=budget_help or f"training {budget} (default: the mode's setting)")
     p.add_argument("--max-minutes", type=float, metavar="M", help="opt-in wall-clock stop: recorded in "
                    "metrics.json as stopped_by_clock; such a run is not comparable with the baseline")
+    p.add_argument("--pretrained", action="store_true", help="skip training: evaluate the shipped model "
+                   "(<track>/pretrained/, checked against the current data)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting of the mode (see FULL/FAST in the script), e.g. --set lr=1e-3")
     scaling.add_arguments(p)  # --grad-accum, --mixed-precision
@@ -380,3 +382,70 @@ def save_npz(path, **arrays) -> None:
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- shipped models (<track>/pretrained/)
+
+
+def _sha256(path) -> str:
+    from .data.cache import sha256_file
+
+    return sha256_file(Path(path))
+
+
+def data_identity(meta: dict) -> dict:
+    """What a shipped model must match in the data it is evaluated on: the dataset's name, version and seed, and a
+    hash of its generator settings (which FAST and full share); the full set's sha256 is kept for the record."""
+    import hashlib
+
+    config = json.dumps(meta.get("config", {}), sort_keys=True, default=_jsonable)
+    return {"name": meta.get("name"), "version": meta.get("version"), "seed": meta.get("seed"),
+            "config_sha256": hashlib.sha256(config.encode()).hexdigest(), "sha256": meta.get("sha256"),
+            "fast": meta.get("fast")}
+
+
+def save_pretrained(folder, state_dict: dict, config: dict, report: dict, meta: dict, command: str,
+                    name: str = "model") -> dict:
+    """Ship a trained model: ``name``.safetensors, config.json (what ``build_model`` needs), the run's
+    metrics.json, and manifest.json (every file's sha256, the training data's identity, the exact command, the
+    budget and the wall time). Returns the manifest."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(folder / f"{name}.safetensors"))
+    write_json(folder / "config.json", config)
+    write_json(folder / "metrics.json", report)
+    files = (f"{name}.safetensors", "config.json", "metrics.json")
+    run_config = report.get("config", {})
+    budget = {k: run_config[k] for k in (*COUNTS, "steps_done", "epochs_trained") if run_config.get(k) is not None}
+    manifest = {"files": {f: _sha256(folder / f) for f in files}, "dataset": data_identity(meta),
+                "command": command, "budget": budget,
+                "seconds": report.get("seconds"), "threads": run_config.get("threads"),
+                "versions": report.get("versions")}
+    write_json(folder / "manifest.json", manifest)
+    return manifest
+
+
+def load_pretrained(folder, meta: dict, name: str = "model") -> tuple[dict, dict]:
+    """(state_dict, config) of a shipped model, after checking its manifest: each file's sha256, and that it was
+    trained on the data this run evaluates on (same dataset, version, seed and generator settings; a full run also
+    the same sha256). Anything else is a one-line BaselineError saying how to regenerate the model: a stale
+    checkpoint is never used silently."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / "manifest.json").is_file():
+        raise BaselineError(f"--pretrained: no shipped model in {folder} (expected manifest.json); train one instead")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for fname, sha in manifest["files"].items():
+        if not (folder / fname).is_file() or _sha256(folder / fname) != sha:
+            raise BaselineError(f"--pretrained: {folder / fname} is missing or changed (sha256 differs from "
+                                "manifest.json); restore it with git or retrain")
+    shipped, now = manifest["dataset"], data_identity(meta)
+    keys = ("name", "version", "seed", "config_sha256") + (("sha256",) if not now["fast"] else ())
+    stale = [k for k in keys if shipped.get(k) != now.get(k)]
+    if stale:
+        raise BaselineError(f"--pretrained: the shipped model was trained on {shipped['name']} v{shipped['version']} "
+                            f"and the data now differ in {', '.join(stale)}; regenerate it: {manifest['command']}")
+    return load_file(str(folder / f"{name}.safetensors")), json.loads((folder / "config.json").read_text())

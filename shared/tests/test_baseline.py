@@ -135,3 +135,24 @@ def test_epoch_batches_are_a_fresh_permutation_per_epoch_and_reproducible():
     first = sorted(i for batch in draws[0][:3] for i in batch)
     second = sorted(i for batch in draws[0][3:] for i in batch)
     assert first == second == list(range(10)) and draws[0][:3] != draws[0][3:]
+
+
+def test_pretrained_round_trip_and_refusals(tmp_path):
+    meta = {"name": "galaxies", "version": "1.0.0", "seed": 0, "sha256": "aa", "fast": False, "config": {"npix": 64}}
+    state = {"w": torch.arange(6.0).reshape(2, 3)}
+    report = {"metrics": {"auroc": 0.9}, "config": {"epochs": 3, "steps_done": 30, "threads": 1}, "seconds": 12.0}
+    man = baseline.save_pretrained(tmp_path, state, {"width": 8}, report, meta, "python x.py --threads 1")
+    assert man["budget"] == {"epochs": 3, "steps_done": 30} and man["dataset"]["version"] == "1.0.0"
+    got, cfg = baseline.load_pretrained(tmp_path, meta)
+    assert torch.equal(got["w"], state["w"]) and cfg == {"width": 8}
+    # FAST evaluation of a model trained on the full set: same generator settings, another file (sha256)
+    got, _ = baseline.load_pretrained(tmp_path, dict(meta, sha256="bb", fast=True))
+    for changed, needle in ((dict(meta, version="2.0.0"), "version"), (dict(meta, config={"npix": 32}), "config"),
+                            (dict(meta, sha256="bb"), "sha256")):
+        with pytest.raises(baseline.BaselineError, match=f"{needle}.*regenerate it: python x.py"):
+            baseline.load_pretrained(tmp_path, changed)
+    (tmp_path / "config.json").write_text('{"width": 9}')
+    with pytest.raises(baseline.BaselineError, match="changed"):
+        baseline.load_pretrained(tmp_path, meta)
+    with pytest.raises(baseline.BaselineError, match="no shipped model"):
+        baseline.load_pretrained(tmp_path / "none", meta)
