@@ -1,24 +1,27 @@
 """Anomaly-detection baseline: a convolutional autoencoder trained on (mostly normal) galaxy images.
 
     python anomaly/autoencoder.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
-                                  [--threads N] [--epochs N] [--set KEY=VALUE] [--export-onnx PATH]
+                                  [--threads N] [--epochs N] [--set KEY=VALUE] [--export-onnx PATH] [--pretrained]
 
-The autoencoder learns to reproduce the normal population through a 32-number bottleneck, so what it
-cannot reproduce (trails, hot pixels, arcs, companions...) is left in the residual. Pixels are in units
-of the sky noise; the score is the residual chi^2 per pixel, each residual divided by its expected noise
-sqrt(sky^2 + Poisson(source)): a bright galaxy core is allowed a larger residual than the sky, so the
-score measures surprise, not brightness. Compared: IsolationForest on the autoencoder's latents, and
-IsolationForest on a PCA of the pixels. Scored on the labelled test split with ``astrobench.metrics.anomaly``.
+The autoencoder learns to reproduce the normal population through a 32-number bottleneck, so what it cannot reproduce
+(trails, hot pixels, arcs, companions...) is left in the residual. Pixels are in units of the sky noise; the score is
+the residual chi^2 per pixel, each residual divided by its expected noise sqrt(sky^2 + Poisson(source)): a bright
+galaxy core is allowed a larger residual than the sky, so the score measures surprise, not brightness. Compared:
+IsolationForest on the autoencoder's latents and on a PCA of the pixels. Scored on the labelled test split with
+``astrobench.metrics.anomaly``.
 
-The budget is ``epochs`` of optimizer steps; the learning rate follows the step alone. Real data:
-``--dataset galaxy10-decals`` (Galaxy Zoo's disturbed and merging galaxies are the anomalies; sky noise only).
-``--export-onnx PATH`` also writes the trained scorer as one ONNX graph (raw nanomaggies in, score out).
-Under ``accelerate launch`` each process takes every P-th batch of one shared permutation.
+The budget is ``epochs`` of optimizer steps; the learning rate follows the step alone. Real data: ``--dataset
+galaxy10-decals`` (Galaxy Zoo's disturbed and merging galaxies are the anomalies; sky noise only). ``--export-onnx
+PATH`` also writes the trained scorer as one ONNX graph (raw nanomaggies in, score out). ``--pretrained``: no
+training, the shipped full-run model (anomaly/pretrained/) is evaluated. Under ``accelerate launch`` each process
+takes every P-th batch of one shared permutation.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,6 +41,7 @@ PCA_COMPONENTS = 32
 PCA_FIT_MAX = 5000  # train rows used to fit the pixel PCA (memory)
 TOP_PIXELS = 20  # a localised variant of the score: mean chi^2 of the 20 worst pixels (compared, not the default)
 EDGE_IMAGES = 64  # test images for the ONNX parity check and latency timing (--export-onnx)
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the shipped full-run model (--pretrained)
 # ---------------------------------------------------------------- data
 
 
@@ -67,13 +71,11 @@ def to_sigma(images, sky_sigma) -> np.ndarray:
 
 
 def build_model(cfg: dict) -> nn.Module:
-    """Replace this with your model. Interface:
-
-    ``model(x) -> (u, u_hat, z)``: x (B, 3, 64, 64) float32 images in sky-noise units (bands g, r, z); u =
-    asinh(x / STRETCH) the stretched input, u_hat (B, 3, 64, 64) its reconstruction in the same stretched
-    units, z (B, k) a latent vector (the IsolationForest comparison uses it). The loss (``chi2_loss``) is the
-    noise-weighted squared error between u and u_hat, and the anomaly score the chi^2 of STRETCH sinh(u_hat)
-    against x. ``cfg``: the FULL/FAST settings (widths, latent)."""
+    """Replace this with your model. Interface: ``model(x) -> (u, u_hat, z)``: x (B, 3, 64, 64) float32 images in
+    sky-noise units (bands g, r, z); u = asinh(x / STRETCH) the stretched input, u_hat (B, 3, 64, 64) its
+    reconstruction in the same stretched units, z (B, k) a latent vector (the IsolationForest comparison uses it).
+    The loss (``chi2_loss``) is the noise-weighted squared error between u and u_hat, and the anomaly score the
+    chi^2 of STRETCH sinh(u_hat) against x. ``cfg``: the FULL/FAST settings (widths, latent)."""
     c1, c2, c3, c4 = cfg["widths"]
     act = nn.GELU
     encoder = nn.Sequential(
@@ -109,8 +111,7 @@ class Autoencoder(nn.Module):
 
 
 def chi2_map(x, recon, gain):
-    """Squared noise-normalised residuals: (x - recon)^2 / (1 + gain * max(recon, 0)), per pixel and band.
-    The variance comes from the reconstruction, a noiseless estimate of the source."""
+    """Per pixel and band (x - recon)^2 / (1 + gain * max(recon, 0)): the variance from the noiseless recon."""
     var = 1.0 + gain.view(1, -1, 1, 1) * torch.clamp(recon, min=0.0)
     return (x - recon) ** 2 / var
 
@@ -140,8 +141,7 @@ def train(model, x_train, gain, cfg: dict, run=None, progress: bool = True) -> l
     run = run or baseline.local_run()
     acc, device = run.acc, run.acc.device
     g = torch.Generator().manual_seed(run.seed)
-    x_train = torch.as_tensor(x_train)
-    gain = torch.as_tensor(gain, device=device)
+    x_train, gain = torch.as_tensor(x_train), torch.as_tensor(gain, device=device)
     opt = torch.optim.AdamW(model.to(device).parameters(), lr=cfg["lr"], weight_decay=1e-4)
     loader = baseline.epoch_batches(acc, len(x_train), cfg["batch"], g, name="autoencoder")
     model, opt = acc.prepare(model, opt)
@@ -155,10 +155,8 @@ def train(model, x_train, gain, cfg: dict, run=None, progress: bool = True) -> l
             for group in opt.param_groups:
                 group["lr"] = lr_at(len(history), steps, cfg["lr"], cfg["warmup"])
             xb = x_train[idx].to(device)
-            if torch.rand(1, generator=flips).item() < 0.5:  # flips: the sky has no preferred orientation
-                xb = xb.flip(-1)
-            if torch.rand(1, generator=flips).item() < 0.5:
-                xb = xb.flip(-2)
+            for dim in (-1, -2):  # random flips: the sky has no preferred orientation
+                xb = xb.flip(dim) if torch.rand(1, generator=flips).item() < 0.5 else xb
             with acc.accumulate(model):
                 u, u_hat, _ = model(xb)
                 per_image = chi2_loss(xb, u, u_hat.float(), gain)
@@ -183,8 +181,7 @@ def train(model, x_train, gain, cfg: dict, run=None, progress: bool = True) -> l
 
 
 def scores(model, x, gain):
-    """x in sky-sigma units -> (mean chi^2 per image, mean chi^2 of its TOP_PIXELS worst pixels, reconstruction
-    in sky-sigma units, latent)."""
+    """x (sky sigmas) -> per image (mean chi^2, mean chi^2 of its TOP_PIXELS worst pixels, reconstruction, latent)."""
     _, u_hat, z = model(x)
     recon = STRETCH * torch.sinh(u_hat)
     chi2 = chi2_map(x, recon, gain)
@@ -218,8 +215,8 @@ class EdgeScorer(nn.Module):
 
 
 def export_onnx(model, path, sky_sigma, gain, images, threads: int = 1) -> dict:
-    """The trained scorer as ONNX at ``path``, checked against PyTorch on ``images`` (raw nanomaggies) and timed
-    on ``threads`` CPU threads; returns (and writes to PATH.json) what a site needs to know."""
+    """The scorer as ONNX at ``path``, checked against PyTorch on ``images`` (raw nanomaggies) and timed on
+    ``threads`` CPU threads; returns (and writes to PATH.json) what a site needs to know."""
     from astrobench.deploy import export_checked
 
     describe = {"input": {"images": "float32 (N, 3, 64, 64): sky-subtracted nanomaggies, bands g, r, z"},
@@ -246,9 +243,7 @@ def pca_features(x_train, x_test, seed: int, n: int = PCA_COMPONENTS):
     """PCA of the asinh-stretched pixels (the same stretch the autoencoder sees), fit on train."""
     from sklearn.decomposition import PCA
 
-    def flat(x):
-        return np.arcsinh(x / STRETCH).reshape(len(x), -1)
-
+    flat = lambda x: np.arcsinh(x / STRETCH).reshape(len(x), -1)
     rows = np.random.default_rng(seed).permutation(len(x_train))[:PCA_FIT_MAX]
     pca = PCA(n_components=n, random_state=seed).fit(flat(x_train[rows]))
     return pca.transform(flat(x_train)), pca.transform(flat(x_test))
@@ -260,8 +255,7 @@ def gallery(images, scores, types, path=None, k: int = 32, sky_sigma=None):
 
     top = np.argsort(-scores, kind="stable")[:k]
     titles = [f"#{r + 1} {types[i]}" for r, i in enumerate(top)]
-    scale = None if sky_sigma is None else 30 * sky_sigma
-    fig = image_grid(np.asarray(images)[top], titles, ncols=8, scale=scale)
+    fig = image_grid(np.asarray(images)[top], titles, ncols=8, scale=None if sky_sigma is None else 30 * sky_sigma)
     if path:
         fig.savefig(path, dpi=80)
     return fig
@@ -293,7 +287,7 @@ def parser():
 
 
 def main(argv=None) -> int:
-    """Train, score, compare and write everything (once, on the main process)."""
+    """Train (or load the shipped model), score, compare and write everything (once, on the main process)."""
     from astrobench import metrics
     from astrobench.metrics import anomaly as anomaly_metrics
 
@@ -306,8 +300,13 @@ def main(argv=None) -> int:
         labels, types = anomaly_metrics.truth(args.dataset, table=test_ds.truth)  # a labelled test split, or exit 2
         sky_sigma, gain = noise_model(train_ds.meta)
         x_train = to_sigma(train_ds.images, sky_sigma)
+        if args.pretrained:  # the shipped model, checked against this data; built with its settings, not FULL/FAST
+            state, cfg = baseline.load_pretrained(PRETRAINED, test_ds.meta)
+            cfg["pretrained"] = json.loads((PRETRAINED / "manifest.json").read_text())["command"]
         model = build_model(cfg)
-        history = train(model, x_train, gain, cfg, run)
+        if args.pretrained:
+            model.load_state_dict(state)
+        history = [] if args.pretrained else train(model, x_train, gain, cfg, run)
         run.acc.end_training()
         if not run.is_main:
             return 0
@@ -326,9 +325,10 @@ def main(argv=None) -> int:
             result = anomaly_metrics.anomaly_metrics(pred["score"], labels, types)
         run.out.mkdir(parents=True, exist_ok=True)
         baseline.save_npz(run.out / "predictions.npz", **pred)
-        config = dict(cfg, stretch=STRETCH, pca_components=PCA_COMPONENTS, steps_done=len(history),
-                      score="mean chi^2 per pixel, var = 1 + gain * recon",
-                      loss_first_last={"first": float(np.mean(history[:3])), "last": float(np.mean(history[-3:]))})
+        config = cfg if args.pretrained else dict(  # (the shipped config holds these already)
+            cfg, stretch=STRETCH, pca_components=PCA_COMPONENTS, steps_done=len(history),
+            score="mean chi^2 per pixel, var = 1 + gain * recon",
+            loss_first_last={"first": float(np.mean(history[:3])), "last": float(np.mean(history[-3:]))})
         torch.save(model.state_dict(), run.out / "autoencoder.pt")
         baseline.write_json(run.out / "autoencoder.json", {**config, **run.record()})
         gallery(test_ds.images, pred["score"], types, run.out / "topk_gallery.png", sky_sigma=sky_sigma)
@@ -336,7 +336,7 @@ def main(argv=None) -> int:
         report = run.write_metrics("anomaly", "detect", args.dataset, result, config, test_ds.meta, ("scikit-learn",))
         m = report["metrics"]
         print(f"AUROC {m['auroc']:.4f}  AUPRC {m['auprc']:.4f}  precision@1% {m['precision_at_1pct']:.3f}  "
-              f"recall@1%FPR {m['recall_at_1pct_fpr']:.3f}  ({len(history)} steps, {report['seconds']:.0f} s) "
+              f"recall@1%FPR {m['recall_at_1pct_fpr']:.3f}  ({config['steps_done']} steps, {report['seconds']:.0f} s) "
               f"-> {run.out}")
         if onnx_path:  # after metrics.json: the export moves the model to the CPU
             o = export_onnx(model, onnx_path, sky_sigma, gain, test_ds.images[:EDGE_IMAGES], threads=1)

@@ -1,0 +1,58 @@
+"""anomaly/autoencoder.py --pretrained: the shipped full-run model (anomaly/pretrained/) evaluated on the FAST test
+split, and refused in one line when its files or its training data no longer match."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TRACK_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TRACK_DIR))
+import autoencoder as AE  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.slow
+def test_pretrained_fast_evaluation_beats_a_fast_trained_model(tmp_path):
+    assert AE.main(["--pretrained", "--fast", "--threads", "1", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    m, cfg = saved["metrics"], saved["config"]
+    # measured (FAST split, 400 images, 16 anomalies): pretrained AUROC 0.916, AUPRC 0.655; FAST-trained 0.857, 0.271
+    assert m["auroc"] >= 0.90 and m["auprc"] >= 0.5 and m["n_test"] == 400
+    assert cfg["mode"] == "fast" and cfg["pretrained"].startswith("python anomaly/autoencoder.py")
+    assert cfg["widths"] == [16, 32, 64, 64] and cfg["steps_done"] == 9390  # the shipped settings, not FAST's
+    assert {"predictions.npz", "topk_gallery.png", "score_hist.png"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def shipped_copy(tmp_path, monkeypatch):
+    folder = tmp_path / "pretrained"
+    shutil.copytree(AE.PRETRAINED, folder)
+    monkeypatch.setattr(AE, "PRETRAINED", folder)
+    return folder
+
+
+def refused(tmp_path, capsys, words):
+    assert AE.main(["--pretrained", "--fast", "--threads", "1", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_tampered_shipped_model_is_refused(tmp_path, monkeypatch, capsys):
+    weights = shipped_copy(tmp_path, monkeypatch) / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    refused(tmp_path, capsys, ("--pretrained", "model.safetensors", "sha256"))
+
+
+def test_a_model_trained_on_other_data_is_refused(tmp_path, monkeypatch, capsys):
+    manifest = shipped_copy(tmp_path, monkeypatch) / "manifest.json"
+    shipped = json.loads(manifest.read_text())
+    shipped["dataset"]["config_sha256"] = "0" * 64  # the generator settings changed since the model was trained
+    manifest.write_text(json.dumps(shipped))
+    refused(tmp_path, capsys, ("--pretrained", "config_sha256", "regenerate", "python anomaly/autoencoder.py"))
