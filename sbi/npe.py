@@ -1,7 +1,7 @@
 """Neural posterior estimation (NPE) baseline for the SBI track, with the sbi library.
 
     python sbi/npe.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--task NAME] [--threads N]
-                      [--num-sims N] [--epochs N] [--set KEY=VALUE]
+                      [--num-sims N] [--epochs N] [--set KEY=VALUE] [--pretrained]
 
 1. draw theta from the task's box prior and simulate x with the task's JAX simulator (jit + vmap);
 2. train a neural spline flow q(theta | embed(x)) with sbi's NPE; the embedding is sbi's CNNEmbedding,
@@ -13,7 +13,8 @@
 The budget is counts: ``--num-sims`` simulations (sbibm's 10^3 / 10^4 / 10^5) and at most ``--epochs`` epochs;
 sbi's own early stopping (``stop_after`` epochs without a better validation loss) usually ends training sooner.
 ``--task`` is an alias of ``--dataset`` (the task name). Writes OUT/metrics.json, OUT/predictions.npz (what
-`astrobench score sbi:<task>` takes), figures and the trained weights.
+`astrobench score sbi:<task>` takes), figures and the trained weights. ``--pretrained``: step 3 only, on the task's
+shipped model (``pretrained/<task>/``, checked against ``task_meta``), with the mode's sample counts.
 
 Scaling (Hugging Face accelerate): the file runs unchanged under ``accelerate launch``. What scales is the
 simulation: each of the P processes simulates its own 1/P of the parameter draws (on its own GPU when JAX sees
@@ -51,6 +52,7 @@ MINIMUM = dict(num_sims=100, epochs=1, stop_after=1, batch=1, embed_dim=1, num_s
 FLOWS = ("nsf", "maf", "mdn", "made")
 EPOCH_CHUNK = 5  # only under --max-minutes: the clock is read between chunks of epochs
 PACKAGES = ("sbi", "accelerate", "jax", "numpyro")
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the shipped models, one folder per task
 # CNN per task: the image is 32x32, the light curve 160 fluxes on fixed (irregular) time stamps
 CNN = {
     "galaxy-profile": dict(in_channels=1, out_channels_per_layer=[8, 16], num_conv_layers=2, kernel_size=3,
@@ -59,6 +61,18 @@ CNN = {
                        num_linear_layers=2, num_linear_units=128),
 }
 # ---------------------------------------------------------------- data: the JAX simulators
+
+
+def task_meta(task) -> dict:
+    """An SBI task's identity (metrics.json, scripts/ship_pretrained.py, the --pretrained check): the reference
+    file's sha256 as version, the observations' seed and sha256, and the simulator's settings (prior box, x_shape,
+    noise); the observations are the same in FAST and full runs."""
+    import hashlib
+
+    config = dict(task.config, params=task.param_names, low=task.low, high=task.high, x_shape=task.x_shape,
+                  noise_sigma=task.noise_sigma)
+    return {"name": task.name, "version": hashlib.sha256(task.reference_file.read_bytes()).hexdigest()[:12],
+            "seed": task.observation_seed, "sha256": task.reference_hash(), "fast": False, "config": config}
 
 
 def simulate(task, num_sims: int, seed: int):
@@ -104,11 +118,12 @@ def build_model(task, cfg: dict):
     fluxes), so that it can z-score both. The estimator models q(theta | x): ``log_prob(theta, x) -> (N,)``,
     ``sample((S,), x) -> (S, N, 5)``; NPE's loss is ``estimator.loss(theta, x)`` = -log q(theta | x) per row,
     averaged over batches of ``cfg["batch"]`` by sbi's training loop. ``cfg``: the FULL/FAST settings (flow,
-    embed_dim). This one: sbi's CNNEmbedding of x (``CNN[task]``) into ``embed_dim`` numbers, under a flow."""
+    embed_dim) or a shipped config. This one: sbi's CNNEmbedding of x (cfg's cnn, else ``CNN[task]``), a flow."""
     from sbi.neural_nets import posterior_nn
     from sbi.neural_nets.embedding_nets import CNNEmbedding
 
-    embedding = CNNEmbedding(input_shape=tuple(task.x_shape), output_dim=cfg["embed_dim"], **CNN[task.name])
+    embedding = CNNEmbedding(input_shape=tuple(task.x_shape), output_dim=cfg["embed_dim"],
+                             **cfg.get("cnn", CNN[task.name]))
     return posterior_nn(model=cfg["flow"], embedding_net=embedding, z_score_x="structured")
 
 
@@ -157,6 +172,29 @@ def train(npe, theta, x, cfg: dict, run=None):
                 print(f"\ntraining stopped by --max-minutes {run.max_minutes} after {epochs} epochs")
                 break
     return npe.build_posterior()
+
+
+def load_shipped(task, cfg: dict, device: str):
+    """(posterior, config): ``build_model(task, shipped config)`` with the shipped state dict (flow, embedding, both
+    z-scorings), in sbi's DirectPosterior as ``NPE.build_posterior`` makes it; the mode's sample counts."""
+    import json
+
+    import torch
+    from sbi.inference import DirectPosterior
+
+    folder = PRETRAINED / task.name
+    state, shipped = baseline.load_pretrained(folder, task_meta(task))
+    net = build_model(task, shipped)(torch.from_numpy(task.true_parameters()),  # the state sets the z-scorings
+                                     torch.from_numpy(task.observations()))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError:
+        raise baseline.BaselineError(f"--pretrained: {folder} does not fit build_model (another model in the "
+                                     "slot?); train one instead (without --pretrained)") from None
+    net = net.to(device).eval()
+    command = json.loads((folder / "manifest.json").read_text())["command"]
+    config = dict(shipped, **{k: cfg[k] for k in ("num_samples", "calib_sims", "calib_samples")}, pretrained=command)
+    return DirectPosterior(posterior_estimator=net, prior=task.prior_torch(device), device=device), config
 
 
 def sample_observations(posterior, x_obs, num_samples: int):
@@ -266,17 +304,19 @@ def main(argv=None) -> int:
         check(cfg, args)
         run = baseline.start(args)  # seeds, --threads (torch; the JAX simulator keeps its own pool)
         task = get_task(args.dataset)
-        t0 = time.perf_counter()
-        theta, x = simulate_sharded(task, cfg["num_sims"], run.seed, run.acc)
-        timing = {"simulate_s": round(time.perf_counter() - t0, 2)}
+        t0, timing = time.perf_counter(), {}
+        if not args.pretrained:
+            theta, x = simulate_sharded(task, cfg["num_sims"], run.seed, run.acc)
+            timing["simulate_s"] = round(time.perf_counter() - t0, 2)
         if not run.is_main:  # training, scoring and files: once, on the main process
             run.acc.end_training()  # leave the process group cleanly (gloo threads abort an exit otherwise)
             return 0
+        posterior, config = load_shipped(task, cfg, run.device) if args.pretrained else (None, None)
         run.out.mkdir(parents=True, exist_ok=True)
-        npe = build_npe(task, cfg, run.device, run.seed, log_dir=run.out / "tensorboard")
-        t0 = time.perf_counter()
-        posterior = train(npe, theta, x, cfg, run)
-        timing["train_s"] = round(time.perf_counter() - t0, 1)
+        if not args.pretrained:
+            npe = build_npe(task, cfg, run.device, run.seed, log_dir=run.out / "tensorboard")
+            posterior = train(npe, theta, x, cfg, run)
+            timing["train_s"] = round(time.perf_counter() - t0 - timing["simulate_s"], 1)
         samples, seconds_per_obs = sample_observations(posterior, task.observations(), cfg["num_samples"])
         calib, calib_theta = calibration_samples(task, posterior, cfg["calib_sims"], cfg["calib_samples"], run.seed)
         pred = {"samples": samples, "calib_samples": calib, "calib_theta": calib_theta,
@@ -284,22 +324,23 @@ def main(argv=None) -> int:
         baseline.save_npz(run.out / "predictions.npz", **pred)
         metrics = score(pred, task.name)  # the same scorer as `astrobench score sbi:<task> predictions.npz`
         plot(task, pred, metrics, run.out)
-        summary = npe.summary
-        epochs = int(summary["epochs_trained"][-1])
-        config = dict(cfg, task=task.name, cnn=CNN[task.name], epochs_trained=epochs,
-                      converged=epochs < cfg["epochs"] and not run.stopped_by_clock,  # sbi's early stop
-                      best_validation_loss=float(summary["best_validation_loss"][-1]),
-                      training_loss_first_last=[float(summary["training_loss"][0]),
-                                                float(summary["training_loss"][-1])])
-        torch.save(posterior.posterior_estimator.state_dict(), run.out / "npe.pt")
-        baseline.write_json(run.out / "npe_config.json", {**config, **run.record()})
-        meta = {"name": task.name, "version": None, "seed": task.observation_seed, "sha256": task.reference_hash()}
-        report = run.write_metrics("sbi", task.name, task.name, metrics, config, meta, PACKAGES, timing=timing)
+        if not args.pretrained:
+            summary = npe.summary
+            epochs = int(summary["epochs_trained"][-1])
+            config = dict(cfg, task=task.name, cnn=CNN[task.name], epochs_trained=epochs,
+                          converged=epochs < cfg["epochs"] and not run.stopped_by_clock,  # sbi's early stop
+                          best_validation_loss=float(summary["best_validation_loss"][-1]),
+                          training_loss_first_last=[float(summary["training_loss"][0]),
+                                                    float(summary["training_loss"][-1])])
+            torch.save(posterior.posterior_estimator.state_dict(), run.out / "npe.pt")
+            baseline.write_json(run.out / "npe_config.json", {**config, **run.record()})
+        report = run.write_metrics("sbi", task.name, task.name, metrics, config, task_meta(task), PACKAGES,
+                                   timing=timing)
         m = report["metrics"]
         print(f"{task.name}: C2ST {m['c2st_mean']:.3f} | SBC min KS p {m['sbc_ks_pval_min']:.3f} | TARP ATC "
               f"{m['tarp_atc']:.3f} (KS p {m['tarp_ks_pval']:.3f}) | amortisation "
-              f"x{m['amortisation_ratio']:.0f} | {epochs} epochs, {report['seconds']} s "
-              f"-> {run.out}")
+              f"x{m['amortisation_ratio']:.0f} | {config['epochs_trained']} epochs"
+              f"{' (pretrained)' if args.pretrained else ''}, {report['seconds']} s -> {run.out}")
     except baseline.ERRORS as err:
         return baseline.fail(SCRIPT, err)
     return 0

@@ -48,9 +48,15 @@ def main(argv=None) -> int:
     else:  # a state dict this kit's script wrote in that run
         state = torch.load(run / weights, map_location="cpu", weights_only=True)
     dataset = report["dataset"]
-    if args.track == "sbi":
-        meta = {"name": dataset, "version": report["versions"].get("reference"), "seed": 0, "fast": False,
-                "sha256": report["versions"].get("reference"), "config": report["config"].get("task")}
+    if args.track == "sbi":  # a task's identity: npe.py's task_meta, the one --pretrained checks
+        import importlib.util
+
+        from astrobench.sim.sbi_tasks import get_task
+
+        spec = importlib.util.spec_from_file_location("npe", ROOT / "sbi" / "npe.py")
+        npe = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(npe)
+        meta = npe.task_meta(get_task(dataset))
     else:
         meta = data.load(dataset, "test", fast=False, progress=False).meta
     folder = ROOT / args.track / "pretrained" / (dataset if per_dataset else "")
