@@ -28,7 +28,7 @@ BUDGET = {"generative": "--steps", "sbi": "--epochs", "multimodal": "--epochs", 
 # small budgets for the faketime comparison (the FAST settings otherwise)
 SMALL = {"generative": ["--steps", "6"], "sbi": ["--epochs", "3"], "multimodal": ["--epochs", "1"],
          "anomaly": ["--epochs", "1"], "superres": ["--steps", "20"]}
-COMMON = ("--fast", "--out", "--seed", "--device", "--dataset", "--threads", "--max-minutes", "--set",
+COMMON = ("--fast", "--out", "--seed", "--device", "--dataset", "--threads", "--max-minutes", "--set", "--pretrained",
           "--grad-accum", "--mixed-precision")
 TIME_WORDS = ("second", "time", "latency", "amortisation", "_ms", "speed")
 
