@@ -1,35 +1,31 @@
 """x4 super-resolution baseline: a compact EDSR-style CNN with a PixelShuffle upsampler.
 
-    python superres/upsampler.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
-                                 [--threads N] [--steps N] [--max-minutes M] [--set KEY=VALUE]
-                                 [--grad-accum N] [--mixed-precision no|fp16|bf16] [--export-onnx PATH]
+    python superres/upsampler.py [--fast] [--dataset NAME] [--out DIR] [--steps N] [--set KEY=VALUE] [--pretrained]
+                                 [--export-onnx PATH]  (and the common flags: --help)
 
-Trains on the train split, predicts the held-out test split, scores it with the shared scorer
-(``astrobench.metrics.superres.score``, the code behind ``astrobench score superres:<dataset>``)
-and writes metrics.json, predictions.npz (key "sr"), model.pt + model_config.json, examples.png
-(LR | bicubic | model | HR | residual) and pk.png (power-spectrum ratio).
-
-Datasets: superres-galaxies (default, or ``galaxies``), superres-fields (``fields``), and the same code on real
-pairs: camels-cmd-mtot (CAMELS total-matter maps, tiled like the fields), galaxy10-decals / galaxy10-sdss (survey
-colour composites; LR = their 4 x 4 block mean).
+Trains on the train split (or, with ``--pretrained``, loads the full-run model shipped in ``pretrained/<dataset>/``
+with the settings it was trained with, checked against the data), predicts the held-out test split, scores it with
+``astrobench.metrics.superres.score`` (``astrobench score superres:<dataset>``) and writes metrics.json,
+predictions.npz (key "sr"), model.pt + model_config.json, examples.png and pk.png (power-spectrum ratio).
+Datasets: superres-galaxies (default, or ``galaxies``), superres-fields (``fields``), and real pairs: camels-cmd-mtot
+(CAMELS total-matter maps, tiled like the fields), galaxy10-decals / galaxy10-sdss (LR = their 4 x 4 block mean).
 
 The network predicts a correction to bicubic upsampling (residual learning, as in VDSR/EDSR): all convolutions
 run at LR resolution and one PixelShuffle (ESPCN, Shi+2016) turns C x 16 channels into 4x4 blocks of HR pixels,
 which keeps it cheap on a CPU. The budget is ``steps`` optimizer steps; the cosine learning rate follows the step
-alone. ``--set pk_weight=1`` adds a spectral (P(k)) loss to the MSE.
-
-``--export-onnx PATH`` also writes the trained model, normalisation included (raw LR in the dataset's units in,
-SR in the same units out), as one ONNX file, with PATH.json beside it (parity and CPU latency vs PyTorch).
+alone. ``--set pk_weight=1`` adds a spectral (P(k)) loss to the MSE. ``--export-onnx PATH`` also writes the model,
+normalisation included (raw LR in, SR out, the dataset's units), as ONNX, with PATH.json (parity, CPU latency).
 Under ``accelerate launch`` each process draws its batches from its own shard of the training pairs (rank r:
-pairs r, r + P, ...) with its own random stream: the effective batch is batch x processes x ``--grad-accum``.
-Prediction, scoring and every file written happen once, on the main process.
+pairs r, r + P, ...): the effective batch is batch x processes x ``--grad-accum``; files are written once.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,15 +35,14 @@ from astrobench import baseline
 from astrobench.metrics import superres as metrics
 from upsampler_figures import plot_examples, plot_pk, save_figures  # noqa: F401 (notebooks use them)
 
-SCRIPT = "upsampler.py"
-DATASET = "superres-galaxies"
+SCRIPT, DATASET = "upsampler.py", "superres-galaxies"
 DATASETS = tuple(metrics.SHAPES)  # the simulated sets and the real sets with LR pairs
 # ---------------------------------------------------------------- settings: FULL and FAST (--set KEY=VALUE)
 FULL = dict(steps=14000, width=48, blocks=6, batch=16, lr=1e-3, weight_decay=1e-4, pk_weight=0.0)
 FAST = dict(steps=250, width=32, blocks=3, batch=16, lr=1e-3, weight_decay=1e-4, pk_weight=0.0)
-# steps: FULL ~0.23 s each on the 2-core CPU (README), ~55 min. width, blocks: feature channels and residual
-# blocks (conv-ReLU-conv). pk_weight: weight of the spectral (P(k)) loss added to the MSE; 0 = plain MSE.
+# width, blocks: feature channels, residual blocks (conv-ReLU-conv); pk_weight: of the spectral loss (0: plain MSE)
 PATCH = {"superres-fields": 16, "camels-cmd-mtot": 16}  # LR crop size for training the fields; galaxies: whole
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # pretrained/<dataset>/: what --pretrained loads
 EDGE_IMAGES = 32  # test images for the ONNX parity check and latency timing (--export-onnx)
 # ---------------------------------------------------------------- data
 
@@ -64,11 +59,9 @@ def make_config(dataset: str, meta: dict, settings: dict) -> dict:
     """The FULL/FAST settings plus what the dataset fixes: factor, units, channels, LR-consistency, crops."""
     c = meta["config"]
     return dict(settings, dataset=dataset, factor=c["factor"], extensive=c["extensive"], channels=len(c["channels"]),
-                units=c.get("units"),
                 # LR is exactly HR's block mean (fields, CAMELS, Galaxy10; not the PSF-degraded galaxies): project
-                consistent="block mean" in str(c.get("lr", "")), patch=PATCH.get(dataset),
-                periodic=c.get("periodic", True),
-                loss="mse (normalised by max |LR| per image) + pk_weight * spectral loss")
+                consistent="block mean" in str(c.get("lr", "")), patch=PATCH.get(dataset), units=c.get("units"),
+                periodic=c.get("periodic", True), loss="mse (units: max |LR| per image) + pk_weight * spectral loss")
 
 
 def normalise(lr: np.ndarray, hr: np.ndarray | None, factor: int, extensive: bool):
@@ -79,8 +72,7 @@ def normalise(lr: np.ndarray, hr: np.ndarray | None, factor: int, extensive: boo
     return lr / scale, (None if hr is None else hr * unit / scale), scale / unit
 
 
-def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, patch: int | None = None,
-            periodic: bool = True):
+def augment(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, patch: int | None = None, periodic=True):
     """A random element of the dihedral group (flips, 90 degree turns): both data sets are isotropic.
     With ``patch``, also a random patch x patch LR crop: after a periodic shift (whole LR pixels) for periodic
     fields, inside the image for tiles of a larger map (CAMELS), which would otherwise show seams."""
@@ -131,10 +123,9 @@ def block_mean(x: torch.Tensor, factor: int) -> torch.Tensor:
 class Upsampler(nn.Module):
     """LR (B, C, h, w) in normalised units -> HR (B, C, 4h, 4w) in the same units.
 
-    ``consistent=True`` (fields, whose LR is exactly the block mean of HR) adds a last step that
-    projects the output onto the images whose block means equal LR: an orthogonal projection
-    onto a set that contains the truth, so it can only lower the error, and it makes flux
-    conservation exact (Harder+2022 call this a hard constraint layer)."""
+    ``consistent=True`` (fields, whose LR is exactly the block mean of HR) adds a last step that projects the output
+    onto the images whose block means equal LR: an orthogonal projection onto a set that contains the truth, so it
+    can only lower the error, and it makes flux conservation exact (Harder+2022: a hard constraint layer)."""
 
     def __init__(self, channels: int, width: int, blocks: int, factor: int = 4, consistent: bool = False):
         super().__init__()
@@ -229,6 +220,15 @@ def predict(model, lr: np.ndarray, cfg: dict, device: str = "cpu", batch: int = 
     return (np.concatenate(out) * scale).astype(np.float32)
 
 
+def load_shipped(dataset: str, meta: dict):
+    """(config + the command that trained it, model) shipped for ``dataset``, checked against ``meta``."""
+    folder = PRETRAINED / dataset
+    state, cfg = baseline.load_pretrained(folder, meta)
+    model = build_model(cfg)
+    model.load_state_dict(state)
+    return dict(cfg, pretrained=json.loads((folder / "manifest.json").read_text())["command"]), model
+
+
 # ---------------------------------------------------------------- deploy at the edge (ONNX)
 
 
@@ -246,9 +246,8 @@ class EdgeUpsampler(nn.Module):
 
 
 def export_onnx(model, path, cfg: dict, lr: np.ndarray, threads: int = 1) -> dict:
-    """Export the trained model to ``path`` (batch and LR height/width free), check it against ``predict`` on
-    ``lr`` (raw test LR) and time both on the CPU with ``threads`` threads. Returns (and writes to PATH.json)
-    what a site needs to know."""
+    """Export the model to ``path`` (batch and LR height/width free), check it against ``predict`` on ``lr`` (raw
+    test LR), time both on the CPU with ``threads`` threads; returns (and writes to PATH.json) what a site needs."""
     from astrobench.deploy import export_checked
 
     lr = np.array(lr, dtype=np.float32)
@@ -278,8 +277,7 @@ def dataset_name(name: str) -> str:
     """The registered name for --dataset: a full name, or a short one (galaxies, fields)."""
     full = name if name in DATASETS else f"superres-{name}"
     if full not in DATASETS:
-        raise baseline.BaselineError(f"--dataset {name!r}: expected one of {', '.join(DATASETS)} "
-                                     "(or galaxies, fields)")
+        raise baseline.BaselineError(f"--dataset {name!r}: expected one of {', '.join(DATASETS)} (or galaxies, fields)")
     return full
 
 
@@ -305,33 +303,38 @@ def main(argv=None) -> int:
         if onnx_path and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime", "onnxscript")):
             raise baseline.BaselineError("--export-onnx: needs onnx, onnxruntime and onnxscript; expected them "
                                          "installed (pip install 'astrobench[superres]')")
-        lr_train, hr_train, train_ds = load_pairs(args.dataset, "train", run.fast)
-        lr_test, hr_test, test_ds = load_pairs(args.dataset, "test", run.fast)
-        per_process = len(lr_train) // run.acc.num_processes
-        if settings["batch"] > per_process:
-            raise baseline.BaselineError(f"--set batch={settings['batch']}: expected at most {per_process}, the "
-                                         "training pairs per process")
-        cfg = make_config(args.dataset, train_ds.meta, settings)
-        model = build_model(cfg)
-        losses = train(model, lr_train, hr_train, cfg, run)
-        run.acc.end_training()
+        if args.pretrained:  # no training: the shipped model, with the settings it was trained with
+            lr_test, hr_test, test_ds = load_pairs(args.dataset, "test", run.fast)
+            cfg, model = load_shipped(args.dataset, test_ds.meta)
+        else:
+            lr_train, hr_train, train_ds = load_pairs(args.dataset, "train", run.fast)
+            lr_test, hr_test, test_ds = load_pairs(args.dataset, "test", run.fast)
+            per_process = len(lr_train) // run.acc.num_processes
+            if settings["batch"] > per_process:
+                raise baseline.BaselineError(f"--set batch={settings['batch']}: expected at most {per_process}, "
+                                             "the training pairs per process")
+            cfg = make_config(args.dataset, train_ds.meta, settings)
+            model = build_model(cfg)
+            losses = train(model, lr_train, hr_train, cfg, run)
+            run.acc.end_training()
+            cfg = dict(cfg, steps_done=len(losses), final_loss=float(np.mean(losses[-50:])), loss_first_last={
+                "first": float(np.mean(losses[:3])), "last": float(np.mean(losses[-3:]))})
         if not run.is_main:  # prediction, scoring and files: once, on the main process
             return 0
         sr = predict(model, lr_test, cfg, device=run.acc.device)
         result = metrics.score({"sr": sr}, task=args.dataset)  # the same code as `astrobench score`
         run.out.mkdir(parents=True, exist_ok=True)
         baseline.save_npz(run.out / "predictions.npz", sr=sr)
-        config = dict(cfg, steps_done=len(losses), final_loss=float(np.mean(losses[-50:])),
-                      loss_first_last={"first": float(np.mean(losses[:3])), "last": float(np.mean(losses[-3:]))})
         torch.save(model.state_dict(), run.out / "model.pt")
-        baseline.write_json(run.out / "model_config.json", {**config, **run.record()})
+        baseline.write_json(run.out / "model_config.json", {**cfg, **run.record()})
         save_figures(run.out, lr_test, hr_test, sr, result, cfg)  # examples.png, pk.png
-        report = run.write_metrics("superres", args.dataset, args.dataset, result, config, test_ds.meta,
+        report = run.write_metrics("superres", args.dataset, args.dataset, result, cfg, test_ds.meta,
                                    ("scikit-image", "astropy"))
         print(f"{args.dataset}: PSNR {result['psnr']:.2f} dB (bicubic {result['psnr_bicubic']:.2f}), "
               f"SSIM {result['ssim']:.3f} ({result['ssim_bicubic']:.3f}), P(k) worst |r-1| to half HR Nyquist "
               f"{result['pk_worst_half_nyquist']:.3f} ({result['pk_worst_half_nyquist_bicubic']:.3f}), "
-              f"flux bias {result['flux_bias']:+.4f}; {len(losses)} steps, {report['seconds']} s -> {run.out}")
+              f"flux bias {result['flux_bias']:+.4f}; {cfg['steps_done']} steps"
+              f"{' (pretrained)' * args.pretrained}, {report['seconds']} s -> {run.out}")
         if onnx_path:  # after metrics.json: the export moves the model to the CPU
             o = export_onnx(model, onnx_path, cfg, lr_test[:EDGE_IMAGES])
             ms = o["latency_ms_per_image"]
