@@ -3,6 +3,7 @@
     python generative/diffusion.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
                                    [--threads N] [--steps N] [--set KEY=VALUE] [--max-minutes M]
                                    [--stop-after N] [--resume] [--grad-accum N] [--mixed-precision no|fp16|bf16]
+                                   [--pretrained]
 
 Model (the slot ``build_model``): diffusers ``UNet2DModel`` predicting the velocity v (v-prediction);
 ``DDPMScheduler`` (1000 noise levels, cosine betas) for training, ``DDIMScheduler`` (deterministic, few steps)
@@ -17,9 +18,10 @@ galaxy cores 1 000 sigma bright are compressed to y ~ 2.5. Samples are clamped t
 0.262"/pixel and places each sample into a 64 x 64 stamp of Gaussian sky noise with the band's sigma; on a GPU
 ``--set resolution=64`` models the whole stamp. Checkpoints: ``OUT/checkpoint`` (``diffusion_io.py``);
 ``--resume`` continues a run interrupted by ``--stop-after``, ``--max-minutes`` or a crash to exactly the
-result of an uninterrupted one. Under ``accelerate launch`` each process trains on its shard of the images
-(rank r: r, r + P, ...) with its own random stream (effective batch: batch x processes x grad-accum); only
-the main process writes checkpoints, samples, scores and metrics.json.
+result of an uninterrupted one. ``--pretrained``: no training; the shipped EMA model (``pretrained/``: its UNet,
+sky sigmas, clamp range) is sampled with the mode's samples and DDIM steps. Under ``accelerate launch`` each
+process trains on its shard of the images (rank r: r, r + P, ...) with its own random stream (effective batch:
+batch x processes x grad-accum); only the main process writes checkpoints, samples, scores and metrics.json.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ WEIGHT_DECAY = 1e-4
 GRAD_CLIP = 1.0
 SAMPLE_BATCH = 250
 CKPT = "checkpoint"
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the shipped FULL model (scripts/ship_pretrained.py)
 
 
 def check_settings(cfg: dict, stop_after=None) -> None:
@@ -154,6 +157,15 @@ def load_model(path):
     model = build_model(config["run"])
     model.load_state_dict(load_file(Path(path) / "model_ema.safetensors"))
     return model.eval(), config
+
+
+def load_pretrained(meta, device="cpu"):
+    """(EMA model in eval mode, its checkpoint config.json, the command that trained it) shipped in PRETRAINED,
+    after baseline.load_pretrained checked its files and that it was trained on the data of ``meta``."""
+    state, config = baseline.load_pretrained(PRETRAINED, meta)
+    model = build_model(config["run"])
+    model.load_state_dict(state)
+    return model.to(device).eval(), config, json.loads((PRETRAINED / "manifest.json").read_text())["command"]
 
 
 # ================================================================ training
@@ -281,19 +293,32 @@ def main(argv=None) -> int:
         cfg = baseline.settings(FULL, FAST, args)
         run = baseline.start(args)
         check_settings(cfg, args.stop_after)
-        x, meta = load_training_images(args.dataset, run.fast, cfg["resolution"], cfg["train_images"])
+        if args.pretrained and (args.resume or args.stop_after):
+            raise baseline.BaselineError("--pretrained: nothing is trained; expected no --resume or --stop-after")
+        if not args.pretrained:
+            x, meta = load_training_images(args.dataset, run.fast, cfg["resolution"], cfg["train_images"])
         test = data.load(args.dataset, "test", fast=run.fast)
         need = len(test) if run.fast else metric.MIN_SAMPLES_FULL  # what the scorer will ask for
         if cfg["samples"] < need:
             raise baseline.BaselineError(f"--set samples={cfg['samples']}: expected at least {need} (the scorer's "
                                          f"minimum against the {run.mode.upper()} test split)")
-        sky = [float(s) for s in meta["config"]["sky_sigma"]]
-        y_range = (float(x.min()), float(x.max()))
-        config = dict(cfg, dataset=args.dataset, n_train=len(x), **run.record(),
-                      normalisation={"kind": "asinh", "sky_sigma": sky, "scale": SCALE, "clamp": list(y_range),
-                                     "formula": "y = asinh(x / sky_sigma_b) / scale; x = sky_sigma_b sinh(scale y)"})
         t0 = time.perf_counter()
-        model, losses, finished = train(x, config, run.out, run, resume=args.resume, stop_after=args.stop_after)
+        if args.pretrained:  # the shipped model, its settings and normalisation; the mode's samples and DDIM steps
+            model, shipped, command = load_pretrained(meta := test.meta, run.acc.device)
+            trained = {k: shipped["run"][k] for k in (*FULL, "n_train") if k not in ("samples", "ddim_steps")}
+            norm, losses, finished = shipped["normalisation"], [], True
+            run.out.mkdir(parents=True, exist_ok=True)  # (training's checkpoints create it otherwise)
+            sky, y_range = norm["sky_sigma"], tuple(norm["clamp"])
+            config = dict(cfg, **trained, dataset=args.dataset, **run.record(), normalisation=norm, pretrained=command,
+                          steps_done=shipped["step"], training_finished=True)
+        else:
+            sky = [float(s) for s in meta["config"]["sky_sigma"]]
+            y_range = (float(x.min()), float(x.max()))
+            norm = {"kind": "asinh", "sky_sigma": sky, "scale": SCALE, "clamp": list(y_range),
+                    "formula": "y = asinh(x / sky_sigma_b) / scale; x = sky_sigma_b sinh(scale y)"}
+            config = dict(cfg, dataset=args.dataset, n_train=len(x), **run.record(), normalisation=norm)
+            model, losses, finished = train(x, config, run.out, run, resume=args.resume, stop_after=args.stop_after)
+            config.update(steps_done=len(losses), training_finished=finished, final_loss=float(np.mean(losses[-50:])))
         t_train = time.perf_counter() - t0
         run.acc.end_training()
         if not run.is_main:  # sampling and scoring happen once, on the main process
@@ -302,7 +327,7 @@ def main(argv=None) -> int:
             print(f"stopped after {len(losses)} of {cfg['steps']} steps; continue with --resume", file=sys.stderr)
             return 0
         t0 = time.perf_counter()
-        fake = sample(model, cfg["samples"], sky, y_range, cfg["ddim_steps"], cfg["resolution"], seed=run.seed + 1)
+        fake = sample(model, cfg["samples"], sky, y_range, cfg["ddim_steps"], config["resolution"], seed=run.seed + 1)
         t_sample = time.perf_counter() - t0
         baseline.save_npz(run.out / "predictions.npz", images=fake, fast=np.bool_(run.fast),
                           dataset=np.str_(args.dataset))
@@ -311,12 +336,11 @@ def main(argv=None) -> int:
         diffusion_io.plot_samples(np.asarray(test.images), fake, run.out / "samples.png")
         diffusion_io.plot_statistics(metric.reference(args.dataset, run.fast)[0], fake_stats,
                                      run.out / "statistics.png")
-        config.update(steps_done=len(losses), training_finished=finished, final_loss=float(np.mean(losses[-50:])))
-        timing = {"train_s": round(t_train, 1), "sample_s": round(t_sample, 1)}  # informative, never a budget
+        timing = {"load_s" if args.pretrained else "train_s": round(t_train, 1), "sample_s": round(t_sample, 1)}
         report = run.write_metrics("generative", "unconditional", args.dataset, metrics, config, meta,
                                    ("diffusers", "accelerate", "safetensors"), timing=timing)
         print(f"W_ratio {metrics['W_ratio']:.3f}  W_mean {metrics['W_mean']:.4f}  W_floor {metrics['W_floor']:.4f}  "
-              f"({len(losses)} steps, {report['seconds']:.0f} s) -> {run.out}")
+              f"({config['steps_done']} steps, {report['seconds']:.0f} s) -> {run.out}")
     except baseline.ERRORS as err:
         return baseline.fail(SCRIPT, err)
     return 0
