@@ -1,48 +1,44 @@
 """CLIP-style baseline: one embedding space for galaxy images and spectra (AstroCLIP in miniature).
 
     python multimodal/contrastive.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
-                                     [--threads N] [--epochs N] [--set KEY=VALUE] [--max-minutes M]
+                                     [--threads N] [--epochs N] [--set KEY=VALUE] [--max-minutes M] [--pretrained]
 
 A small CNN encodes the g,r,z image, a 1-D CNN the spectrum; projection heads map both into one 128-d space,
-trained with CLIP's symmetric InfoNCE loss (in a batch of B pairs, each image must pick its own spectrum out of
-B and vice versa), plus the same loss between two augmented views of each spectrum (SLIP-style, weight
-``spec_ssl_weight``): CLIP alone keeps only what the views share (colours, brightness), and the spectrum then
-knows redshift no better than the image (k-NN R² 0.65 vs 0.95 with the extra term, 3 epochs). Then the script
-embeds both splits, trains the supervised ceiling (the same image CNN regressing redshift, as many steps) and
-scores with ``astrobench.metrics.multimodal`` (zero-shot k-NN and few-shot MLP probes, cross-modal retrieval).
-
-Temperature: FIXED logit scale 15.5 (AstroCLIP's); learned, it crept to ~16 and changed nothing beyond seed noise
-(README); ``--set learn_temperature=True`` to try. Augmentations respect the physics: the 8 flips/90° rotations of
-the image (no preferred orientation, round PSF); extra noise from the simulator's noise model and a masked stretch
-of the spectrum. No colour jitter: colours carry redshift.
-
-The budget is ``epochs`` of optimizer steps (``--set steps=N`` counts steps instead); the one-cycle learning rate
-follows the step alone; ``--max-minutes`` stops CLIP only. Under ``accelerate launch`` each process takes every
-P-th batch of one shared permutation (InfoNCE negatives stay within a process's batch); embedding, scoring and
-files happen once, on the main process.
+trained with CLIP's symmetric InfoNCE loss plus the same loss between two augmented views of each spectrum
+(SLIP-style, ``spec_ssl_weight``: CLIP alone keeps only what the views share). Then the script embeds both splits,
+trains the supervised ceiling (the same image CNN regressing redshift, as many steps) and scores with
+``astrobench.metrics.multimodal`` (k-NN and few-shot probes, retrieval). ``--pretrained``: no training; the shipped
+full-run CLIP (multimodal/pretrained/) is evaluated, without a ceiling (its weights were not shipped).
+Fixed logit scale 15.5 (AstroCLIP's). Augmentations respect the physics (image: the 8 flips/rotations; spectrum:
+simulator-model noise, a masked stretch; no colour jitter). The budget is ``epochs`` (``--set steps=N``: optimizer
+steps), the one-cycle learning rate follows the step alone; ``--max-minutes`` stops CLIP only. Under ``accelerate
+launch`` each process takes every P-th batch of one shared permutation; files are written by the main process.
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from astrobench import baseline
+from astrobench.metrics import multimodal
 from contrastive_plots import plot  # the figure, beside this script
 from torch import nn
+from tqdm.auto import tqdm
 
 SCRIPT = "contrastive.py"
 DATASET = "galaxies"
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the shipped full-run CLIP
 # ---------------------------------------------------------------- settings: FULL and FAST (--set KEY=VALUE)
 FULL = dict(epochs=15, steps=None, width=32, batch=256, lr=2e-3, weight_decay=1e-4, warmup=0.15,
             spec_ssl_weight=1.0, learn_temperature=False)
 FAST = dict(epochs=6, steps=None, width=16, batch=100, lr=2e-3, weight_decay=1e-4, warmup=0.15,
             spec_ssl_weight=1.0, learn_temperature=False)
-# steps: optimizer steps instead of epochs when set. width: channels of the first CNN stage (x2, x4 deeper).
-# batch: contrastive tasks get harder (better) with bigger batches. warmup: the one-cycle schedule's rising part.
-# spec_ssl_weight: the spectrum-view-vs-spectrum-view InfoNCE (0 = plain CLIP).
+# steps: optimizer steps instead of epochs. width: first-stage CNN channels (x2, x4 deeper). spec_ssl_weight=0: CLIP
 EMBED_DIM = 128  # shared embedding space
 FEATURES = 256  # encoder output before the projection heads
 CROP = 48  # central image pixels the encoders see (of 64)
@@ -123,8 +119,7 @@ def build_model(cfg: dict, n_wave: int) -> nn.Module:
 
 
 def block(conv, cin, cout, stride):
-    norm = nn.BatchNorm2d if conv is nn.Conv2d else nn.BatchNorm1d
-    k = 3 if conv is nn.Conv2d else 5
+    norm, k = (nn.BatchNorm2d, 3) if conv is nn.Conv2d else (nn.BatchNorm1d, 5)
     return nn.Sequential(conv(cin, cout, k, stride, k // 2, bias=False), norm(cout), nn.GELU())
 
 
@@ -136,8 +131,7 @@ def image_encoder(w: int) -> nn.Module:
         block(c, w, 2 * w, 2), block(c, 2 * w, 2 * w, 1),  # 12x12
         block(c, 2 * w, 4 * w, 2), block(c, 4 * w, 4 * w, 1),  # 6x6
         block(c, 4 * w, 4 * w, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # 3x3 -> pooled
-        nn.Linear(4 * w, FEATURES), nn.GELU(),
-    )
+        nn.Linear(4 * w, FEATURES), nn.GELU())
 
 
 def spectrum_encoder(w: int, n_wave: int) -> nn.Module:
@@ -147,8 +141,7 @@ def spectrum_encoder(w: int, n_wave: int) -> nn.Module:
         nn.Unflatten(1, (1, n_wave)),  # one input channel
         nn.Conv1d(1, w, 8, 4, 2), nn.GELU(),  # patchify stem: 4-pixel steps (full-res 1-D convs are slow)
         block(c, w, 2 * w, 2), block(c, 2 * w, 4 * w, 2), block(c, 4 * w, 4 * w, 1),
-        nn.Flatten(), nn.Linear(4 * w * (n_wave // 16), FEATURES), nn.GELU(),
-    )
+        nn.Flatten(), nn.Linear(4 * w * (n_wave // 16), FEATURES), nn.GELU())
 
 
 class CLIP(nn.Module):
@@ -167,9 +160,8 @@ class CLIP(nn.Module):
         return F.normalize(self.spectrum_head(self.spectrum_encoder(s)), dim=-1)
 
     def forward(self, x, s, s2=None):
-        """The training loss (in forward, so DDP's gradient sync sees the call): CLIP loss between images and
-        spectra; with a second view ``s2`` of the spectra, plus spec_ssl_weight x the same loss between the two
-        spectrum views (SLIP-style self-supervision)."""
+        """The training loss (in forward, so DDP's gradient sync sees the call): CLIP loss between images and spectra,
+        plus spec_ssl_weight x the same loss between the two spectrum views ``s``, ``s2`` (SLIP-style)."""
         scale = self.log_scale.clamp(max=math.log(100)).exp()
         v = self.embed_spectrum(s)
         loss = info_nce(self.embed_image(x), v, scale)
@@ -185,30 +177,19 @@ def info_nce(u, v, scale):
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
-# ================================================================ the supervised ceiling (the comparison)
-
-
-def redshift_cnn(w: int) -> nn.Module:
-    """The supervised ceiling: the same image encoder with a linear head on (standardised) redshift; (B,) out."""
-    return nn.Sequential(image_encoder(w), nn.Linear(FEATURES, 1), nn.Flatten(0))
-
-
-# ================================================================ training, embedding
+# ================================================================ training, embedding, the supervised ceiling
 
 
 def fit(model, batch_loss, n: int, cfg: dict, run, seed: int, name: str, steps=None, clock: bool = True) -> list:
     """AdamW + one-cycle schedule over ``steps`` optimizer steps (default: cfg's steps, else its epochs), stopped by
     --max-minutes if ``clock``; the loss per step. ``batch_loss(model, idx, gen)``: the loss of rows ``idx``."""
-    from tqdm.auto import tqdm
-
     acc = run.acc
     gen = torch.Generator().manual_seed(seed)  # the epoch permutations (and, in one process, the augmentations)
     loader = baseline.epoch_batches(acc, n, cfg["batch"], gen, drop_last=True, name=name)
     if len(loader) == 0:
         raise baseline.BaselineError(f"--set batch={cfg['batch']}: more than the {n} training rows per process; "
                                      "expected a smaller batch")
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), cfg["lr"], weight_decay=cfg["weight_decay"])  # (frozen: no grad)
     model, opt = acc.prepare(model, opt)
     aug = gen if acc.num_processes == 1 else torch.Generator().manual_seed(seed + 1000 * acc.process_index)
     steps = steps or cfg["steps"] or cfg["epochs"] * math.ceil(len(loader) / acc.gradient_accumulation_steps)
@@ -255,9 +236,14 @@ def train_clip(d: dict, cfg: dict, run):
     return model.eval(), history
 
 
+def redshift_cnn(w: int) -> nn.Module:
+    """The supervised ceiling: the same image encoder with a linear head on (standardised) redshift; (B,) out."""
+    return nn.Sequential(image_encoder(w), nn.Linear(FEATURES, 1), nn.Flatten(0))
+
+
 def train_supervised(d: dict, cfg: dict, run, steps: int):
     """Ceiling: RedshiftCNN on the train labels, ``steps`` steps of the same batch, schedule and augmentations.
-    Returns (test-set redshift predictions, loss history); the predictions only on the main process."""
+    Returns ({"supervised_z": test-set redshifts} on the main process, else None; the loss history)."""
     device = run.acc.device
     torch.manual_seed(run.seed)
     model = redshift_cnn(cfg["width"]).to(device)
@@ -269,7 +255,7 @@ def train_supervised(d: dict, cfg: dict, run, steps: int):
         return F.mse_loss(m(x).float(), ((z[idx] - mu) / sd).to(device))
 
     history = fit(model, batch_loss, len(z), cfg, run, run.seed + 1, "supervised", steps=steps, clock=False)
-    return (embed(model.eval(), d["img_test"], device) * sd + mu if run.is_main else None), history
+    return ({"supervised_z": embed(model.eval(), d["img_test"], device) * sd + mu} if run.is_main else None), history
 
 
 @torch.no_grad()
@@ -285,6 +271,19 @@ def embed_all(model, d: dict, device) -> dict:
         spec = preprocess_spectra(d[f"spec_{split}"], d["prep"])
         out[f"spectrum_emb{suffix}"] = embed(model.embed_spectrum, spec, device)
     return out
+
+
+def load_shipped(d: dict, device):
+    """--pretrained: the shipped CLIP, checked against the data (``baseline.load_pretrained``), rebuilt from its own
+    config with its own spectrum standardisation (``d["prep"]``); returns (model, config for metrics.json)."""
+    state, shipped = baseline.load_pretrained(PRETRAINED, d["test"].meta)
+    cfg, d["prep"] = {k: shipped[k] for k in FULL}, shipped["preprocess"]
+    model = build_model(cfg, d["spec_train"].shape[1])
+    model.load_state_dict(state)
+    full = json.loads((PRETRAINED / "metrics.json").read_text())["metrics"]["supervised_r2_z"]
+    return model.to(device).eval(), dict(cfg, pretrained=json.loads((PRETRAINED / "manifest.json").read_text())[
+        "command"], steps_done=shipped["steps_done"], supervised_ceiling=f"not shipped (the run saved CLIP only); "
+        f"supervised_r2_z {full:.4f} on the full test set (pretrained/metrics.json)")
 
 
 # ---------------------------------------------------------------- main
@@ -303,33 +302,34 @@ def check_settings(cfg: dict) -> None:
 
 def parser():
     return baseline.parser(SCRIPT, __doc__, out="outputs/multimodal", dataset=DATASET, budget="epochs",
-                           budget_help="training epochs of CLIP (FULL 15, FAST 6); --set steps=N counts optimizer "
-                           "steps instead; the supervised ceiling trains as many steps")
+                           budget_help="CLIP's training epochs (FULL 15, FAST 6; --set steps=N: optimizer steps); "
+                           "the supervised ceiling trains as many steps")
 
 
 def main(argv=None) -> int:
     """Train CLIP and the ceiling, embed, score and write everything (once, on the main process)."""
-    from astrobench.metrics import multimodal
-
     try:
         args = parser().parse_args(argv)
         cfg = baseline.settings(FULL, FAST, args)
         run = baseline.start(args)  # (rejects --epochs 0 before check_settings sees the copy in cfg)
         check_settings(cfg)
         d = load_data(args.dataset, run.fast)
-        model, hist_clip = train_clip(d, cfg, run)
-        supervised_z, hist_sup = train_supervised(d, cfg, run, steps=len(hist_clip))
+        if args.pretrained:  # no training and no ceiling: the shipped CLIP, evaluated as a trained one is
+            (model, cfg), hist_clip, hist_sup, sup = load_shipped(d, run.acc.device), [], [], {}
+        else:
+            model, hist_clip = train_clip(d, cfg, run)
+            sup, hist_sup = train_supervised(d, cfg, run, steps=len(hist_clip))
+            cfg = dict(cfg, steps_done=len(hist_clip), loss_first_last={"first": float(np.mean(hist_clip[:3])),
+                                                                        "last": float(np.mean(hist_clip[-3:]))})
         run.acc.end_training()
         if not run.is_main:
             return 0
-        pred = embed_all(model, d, run.acc.device)
-        pred["supervised_z"] = supervised_z
+        pred = {**embed_all(model, d, run.acc.device), **sup}
         metrics = multimodal.score(pred)  # the same code path as `astrobench score multimodal`
         scale = float(model.log_scale.exp()) if hasattr(model, "log_scale") else None  # a slot model may have none
         config = dict(cfg, embed_dim=EMBED_DIM, features=FEATURES, crop=CROP, spec_noise=SPEC_NOISE,
                       spec_mask_max=SPEC_MASK_MAX, logit_scale=scale, preprocess=d["prep"], n_train=len(d["img_train"]),
-                      n_test=len(d["img_test"]), steps_done=len(hist_clip),
-                      loss_first_last={"first": float(np.mean(hist_clip[:3])), "last": float(np.mean(hist_clip[-3:]))})
+                      n_test=len(d["img_test"]))
         run.out.mkdir(parents=True, exist_ok=True)
         baseline.save_npz(run.out / "predictions.npz", **pred)
         torch.save(model.state_dict(), run.out / "clip.pt")
@@ -339,8 +339,8 @@ def main(argv=None) -> int:
                                    ("scikit-learn",))
         m = report["metrics"]
         print(f"zero-shot z R² image {m['zeroshot_r2_z_image']:.4f}  spectrum {m['zeroshot_r2_z_spectrum']:.4f}  "
-              f"retrieval top-1 i->s {m['retrieval_image_to_spectrum_top1']:.3f}  supervised z R² "
-              f"{m['supervised_r2_z']:.4f}  ({len(hist_clip)} steps, {report['seconds']:.0f} s) -> {run.out}")
+              f"top-1 i->s {m['retrieval_image_to_spectrum_top1']:.3f}  ceiling {m.get('supervised_r2_z', np.nan):.4f} "
+              f"({config['steps_done']} steps{' pretrained' * args.pretrained}, {report['seconds']:.0f}s) -> {run.out}")
     except baseline.ERRORS as err:
         return baseline.fail(SCRIPT, err)
     return 0
