@@ -2,12 +2,12 @@
 split, and refused in one line when its files or its training data no longer match."""
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from astrobench.testing import flip_last_byte, restamp_training_data, shipped_copy
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRACK_DIR))
@@ -28,13 +28,6 @@ def test_pretrained_fast_evaluation_beats_a_fast_trained_model(tmp_path):
     assert {"predictions.npz", "topk_gallery.png", "score_hist.png"} <= {p.name for p in tmp_path.iterdir()}
 
 
-def shipped_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "pretrained"
-    shutil.copytree(AE.PRETRAINED, folder)
-    monkeypatch.setattr(AE, "PRETRAINED", folder)
-    return folder
-
-
 def refused(tmp_path, capsys, words):
     assert AE.main(["--pretrained", "--fast", "--threads", "1", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
@@ -43,16 +36,12 @@ def refused(tmp_path, capsys, words):
 
 
 def test_a_tampered_shipped_model_is_refused(tmp_path, monkeypatch, capsys):
-    weights = shipped_copy(tmp_path, monkeypatch) / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 1
-    weights.write_bytes(bytes(data))
+    weights = shipped_copy(AE, tmp_path, monkeypatch) / "model.safetensors"
+    flip_last_byte(weights)
     refused(tmp_path, capsys, ("--pretrained", "model.safetensors", "sha256"))
 
 
 def test_a_model_trained_on_other_data_is_refused(tmp_path, monkeypatch, capsys):
-    manifest = shipped_copy(tmp_path, monkeypatch) / "manifest.json"
-    shipped = json.loads(manifest.read_text())
-    shipped["dataset"]["config_sha256"] = "0" * 64  # the generator settings changed since the model was trained
-    manifest.write_text(json.dumps(shipped))
+    # the generator settings changed since the model was trained
+    restamp_training_data(shipped_copy(AE, tmp_path, monkeypatch), config_sha256="0" * 64)
     refused(tmp_path, capsys, ("--pretrained", "config_sha256", "regenerate", "python anomaly/autoencoder.py"))

@@ -3,12 +3,12 @@ DDIM-step counts and scored on the FAST test split, and refused in one line when
 longer match."""
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from astrobench.testing import flip_last_byte, restamp_training_data, shipped_copy
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRACK_DIR))
@@ -38,13 +38,6 @@ def test_pretrained_fast_evaluation_beats_a_fast_trained_model(tmp_path):
     assert not (tmp_path / diffusion.CKPT).exists()  # nothing was trained
 
 
-def shipped_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "pretrained"
-    shutil.copytree(diffusion.PRETRAINED, folder)
-    monkeypatch.setattr(diffusion, "PRETRAINED", folder)
-    return folder
-
-
 def refused(tmp_path, capsys, words, *extra):
     assert run(tmp_path / "out", *extra) == 2
     err = capsys.readouterr().err.strip()
@@ -53,18 +46,14 @@ def refused(tmp_path, capsys, words, *extra):
 
 
 def test_a_tampered_shipped_model_is_refused(tmp_path, monkeypatch, capsys):
-    weights = shipped_copy(tmp_path, monkeypatch) / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 1
-    weights.write_bytes(bytes(data))
+    weights = shipped_copy(diffusion, tmp_path, monkeypatch) / "model.safetensors"
+    flip_last_byte(weights)
     refused(tmp_path, capsys, ("--pretrained", "model.safetensors", "sha256"))
 
 
 def test_a_model_trained_on_other_data_is_refused(tmp_path, monkeypatch, capsys):
-    manifest = shipped_copy(tmp_path, monkeypatch) / "manifest.json"
-    shipped = json.loads(manifest.read_text())
-    shipped["dataset"]["config_sha256"] = "0" * 64  # the generator settings changed since the model was trained
-    manifest.write_text(json.dumps(shipped))
+    # the generator settings changed since the model was trained
+    restamp_training_data(shipped_copy(diffusion, tmp_path, monkeypatch), config_sha256="0" * 64)
     refused(tmp_path, capsys, ("--pretrained", "config_sha256", "regenerate", "python generative/diffusion.py"))
 
 

@@ -2,12 +2,12 @@
 split, and refused in one line when its files or its training data no longer match."""
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from astrobench.testing import flip_last_byte, restamp_training_data, shipped_copy
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRACK_DIR))
@@ -37,13 +37,6 @@ def test_pretrained_fast_evaluation_beats_a_fast_trained_model(tmp_path):
     assert {"predictions.npz", "clip.png"} <= {p.name for p in tmp_path.iterdir()}
 
 
-def shipped_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "pretrained"
-    shutil.copytree(c.PRETRAINED, folder)
-    monkeypatch.setattr(c, "PRETRAINED", folder)
-    return folder
-
-
 def refused(tmp_path, capsys, words):
     assert c.main(["--pretrained", "--fast", "--threads", "1", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
@@ -52,18 +45,14 @@ def refused(tmp_path, capsys, words):
 
 
 def test_a_tampered_shipped_model_is_refused(tmp_path, monkeypatch, capsys):
-    weights = shipped_copy(tmp_path, monkeypatch) / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 1
-    weights.write_bytes(bytes(data))
+    weights = shipped_copy(c, tmp_path, monkeypatch) / "model.safetensors"
+    flip_last_byte(weights)
     refused(tmp_path, capsys, ("contrastive.py: error: --pretrained", "model.safetensors", "sha256"))
 
 
 def test_a_model_trained_on_other_data_is_refused(tmp_path, monkeypatch, capsys):
-    manifest = shipped_copy(tmp_path, monkeypatch) / "manifest.json"
-    shipped = json.loads(manifest.read_text())
-    shipped["dataset"]["version"] = "0.9.0"  # the data changed since the model was trained
-    manifest.write_text(json.dumps(shipped))
+    # the data changed since the model was trained
+    restamp_training_data(shipped_copy(c, tmp_path, monkeypatch), version="0.9.0")
     refused(tmp_path, capsys, ("--pretrained", "version", "regenerate", "python multimodal/contrastive.py"))
 
 

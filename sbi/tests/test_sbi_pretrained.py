@@ -5,12 +5,12 @@ the shipped files or the task's simulator no longer match."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from astrobench.testing import flip_last_byte, shipped_copy
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRACK_DIR))
@@ -42,13 +42,6 @@ def test_the_shipped_identity_is_task_meta(name):
     assert manifest["command"].startswith(f"python sbi/npe.py --task {name} ")
 
 
-def shipped_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "pretrained"
-    shutil.copytree(npe.PRETRAINED, folder)
-    monkeypatch.setattr(npe, "PRETRAINED", folder)
-    return folder / "lightcurve"
-
-
 def refused(tmp_path, capsys, words):
     out = tmp_path / "out"
     assert npe.main(["--pretrained", "--fast", "--task", "lightcurve", "--threads", "1", "--out", str(out)]) == 2
@@ -58,17 +51,15 @@ def refused(tmp_path, capsys, words):
 
 
 def test_a_tampered_shipped_model_is_refused(tmp_path, monkeypatch, capsys):
-    weights = shipped_copy(tmp_path, monkeypatch) / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 1
-    weights.write_bytes(bytes(data))
+    weights = shipped_copy(npe, tmp_path, monkeypatch) / "lightcurve" / "model.safetensors"
+    flip_last_byte(weights)
     refused(tmp_path, capsys, ("--pretrained", "model.safetensors", "sha256"))
 
 
 def test_a_model_of_another_simulator_is_refused(tmp_path, monkeypatch, capsys):
     from astrobench.sim.sbi_tasks import lightcurve
 
-    shipped_copy(tmp_path, monkeypatch)
+    shipped_copy(npe, tmp_path, monkeypatch)
     monkeypatch.setattr(lightcurve.Task, "high", np.array([0.1, 0.2, 0.2, 0.9, 0.7], np.float32))  # a wider prior
     refused(tmp_path, capsys, ("--pretrained", "config_sha256", "regenerate", "python sbi/npe.py --task lightcurve"))
 

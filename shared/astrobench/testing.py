@@ -122,3 +122,37 @@ def run_under_accelerate(script, *args: str, out, log_suffix: str = "", processe
     logs = [json.loads((Path(out) / f"shard_rank{r}{log_suffix}.json").read_text()) for r in range(processes)]
     assert [g["processes"] for g in logs] == [processes] * processes
     return proc, logs
+
+
+# ------------------------------------------------------------------ shipped models (<track>/pretrained/)
+
+
+def shipped_copy(module, tmp_path, monkeypatch):
+    """A copy of ``module.PRETRAINED`` (a track's shipped models) under tmp_path, with the module pointed at it,
+    so a test can damage it freely. Returns the copy."""
+    import shutil
+
+    folder = tmp_path / "pretrained"
+    shutil.copytree(module.PRETRAINED, folder)
+    monkeypatch.setattr(module, "PRETRAINED", folder)
+    return folder
+
+
+def flip_last_byte(path) -> None:
+    """Change one bit of a file (its sha256 no longer matches the manifest)."""
+    from pathlib import Path
+
+    data = bytearray(Path(path).read_bytes())
+    data[-1] ^= 1
+    Path(path).write_bytes(bytes(data))
+
+
+def restamp_training_data(folder, **identity) -> None:
+    """Rewrite a shipped model's manifest as if it had been trained on other data (e.g. config_sha256="0" * 64)."""
+    import json
+    from pathlib import Path
+
+    path = Path(folder) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["dataset"].update(identity)
+    path.write_text(json.dumps(manifest))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from astrobench.testing import flip_last_byte, restamp_training_data, shipped_copy
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRACK_DIR))
@@ -34,26 +35,16 @@ def test_pretrained_fast_evaluation_beats_a_fast_trained_model(dataset, tmp_path
         assert (out / name).is_file()
 
 
-def _copy(tmp_path, monkeypatch, dataset):
-    shutil.copytree(upsampler.PRETRAINED / dataset, tmp_path / "shipped" / dataset)
-    monkeypatch.setattr(upsampler, "PRETRAINED", tmp_path / "shipped")
-    return tmp_path / "shipped" / dataset
-
-
 @pytest.mark.parametrize("damage", ["weights", "config", "stale", "missing"])
 def test_changed_or_stale_shipped_model_is_one_line_exit_2(damage, tmp_path, monkeypatch, capsys):
     dataset = sorted(SHIPPED)[0]
-    folder = _copy(tmp_path, monkeypatch, dataset)
+    folder = shipped_copy(upsampler, tmp_path, monkeypatch) / dataset
     if damage == "weights":
-        data = bytearray((folder / "model.safetensors").read_bytes())
-        data[-1] ^= 1
-        (folder / "model.safetensors").write_bytes(bytes(data))
+        flip_last_byte(folder / "model.safetensors")
     elif damage == "config":
         (folder / "config.json").write_text((folder / "config.json").read_text().replace('"blocks": ', '"blocks": 1'))
     elif damage == "stale":  # the data generator changed since the model was trained
-        manifest = json.loads((folder / "manifest.json").read_text())
-        manifest["dataset"]["version"] = "0.0.1"
-        (folder / "manifest.json").write_text(json.dumps(manifest))
+        restamp_training_data(folder, version="0.0.1")
     else:
         shutil.rmtree(folder)
     out = tmp_path / "out"
