@@ -281,6 +281,7 @@ def main(argv=None) -> int:
     from .baseline import BaselineError
     from .data.errors import DataError
     from .metrics import ScoreInputError
+    from .notebook import SettingError
 
     try:
         args = build_parser().parse_args(argv)
@@ -291,9 +292,7 @@ def main(argv=None) -> int:
         return 0
     except (UsageError, DataError, ScoreInputError, BaselineError) as err:
         return _fail(str(err).splitlines()[0]) if not isinstance(err, UsageError) else _fail_usage(err)
-    except ValueError as err:  # e.g. ASTROBENCH_FAST=maybe (astrobench.notebook.fast)
-        if not str(err).startswith("ASTROBENCH_"):
-            raise
+    except SettingError as err:  # e.g. ASTROBENCH_FAST=maybe (astrobench.notebook.fast)
         return _fail(str(err).splitlines()[0])
 
 

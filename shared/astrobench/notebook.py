@@ -9,6 +9,10 @@ TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
 
+class SettingError(ValueError):
+    """An environment variable the kit reads has a value it cannot use."""
+
+
 def fast() -> bool:
     """FAST mode: ``ASTROBENCH_FAST`` decides when set (1/true/0/false); otherwise FAST iff ``CI`` is set."""
     value = os.environ.get("ASTROBENCH_FAST")
@@ -18,7 +22,7 @@ def fast() -> bool:
             return True
         if v in FALSE:
             return False
-        raise ValueError(f"ASTROBENCH_FAST={value!r}: expected 1/true/yes/on or 0/false/no/off")
+        raise SettingError(f"ASTROBENCH_FAST={value!r}: expected 1/true/yes/on or 0/false/no/off")
     return "CI" in os.environ
 
 
