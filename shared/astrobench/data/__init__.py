@@ -85,11 +85,12 @@ def info(name: str) -> dict:
 
 def _resolve_fast(fast):
     if fast is None:
+        from ..notebook import SettingError
         from ..notebook import fast as fast_mode
 
         try:
             return fast_mode()
-        except ValueError as err:  # a bad ASTROBENCH_FAST: one line, not a traceback
+        except SettingError as err:  # a bad ASTROBENCH_FAST: one line, not a traceback
             raise DataError(str(err)) from None
     return bool(fast)
 
