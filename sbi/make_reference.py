@@ -1,6 +1,8 @@
 """Make the reference posteriors of an SBI task ONCE, with NUTS (numpyro), and write them as package data.
 
     python sbi/make_reference.py --task lightcurve        # writes shared/astrobench/data/reference/sbi_lightcurve.npz
+    pip download sbibm==1.1.0 --no-deps -d /tmp/sbibm     # sbibm's published two_moons references (MIT)
+    python sbi/make_reference.py --task two_moons --from-sbibm /tmp/sbibm/sbibm-1.1.0-py2.py3-none-any.whl
 
 Like sbibm, the kit ships these samples: a fresh machine or CI never reruns NUTS. For each of
 the 10 fixed observations we run NUM_CHAINS NUTS chains vectorised in one jitted program
@@ -9,11 +11,20 @@ the 10 fixed observations we run NUM_CHAINS NUTS chains vectorised in one jitted
 fails. Samples are stored as float16 z-scores with float64 location/scale per observation (the
 rounding is < 0.1 % of a posterior standard deviation), beside the observations, their sha256 and
 the sampler's settings and diagnostics. Paste the printed table into the task's card.
+
+``--from-sbibm WHEEL`` converts sbibm's published observations, true parameters and 10 000 reference samples per
+observation of a task sbibm defines (two_moons) into the same file format, read from the wheel's package data
+(sbibm itself is not imported or installed), with the wheel's and every file's sha256 and sbibm's MIT licence
+recorded in ``info``. A task without a likelihood and without sbibm files has no reference: it is scored by SBC,
+TARP and posterior-predictive checks.
 """
 
 from __future__ import annotations
 
 import argparse
+import bz2
+import hashlib
+import io
 import json
 import os
 import platform
@@ -36,6 +47,14 @@ MAX_TREE_DEPTH = 10
 RHAT_MAX = 1.01
 MAX_DOUBLINGS = 2
 SIR_PROPOSALS = 20_000
+# sbibm 1.1.0 from PyPI (`pip download sbibm==1.1.0 --no-deps`): the wheel whose package data was converted
+SBIBM = {"version": "1.1.0", "wheel": "sbibm-1.1.0-py2.py3-none-any.whl",
+         "sha256": "12ecc6b4d327b92f9225f08faa6405e4274fb8e75943d86a53157d1b1bcfaf74",
+         "url": "https://pypi.org/project/sbibm/1.1.0/", "repository": "https://github.com/sbi-benchmark/sbibm",
+         "licence": "MIT", "copyright": "Copyright 2020 Jan-Matthis Lueckmann, Jan Boelts, David S. Greenberg, "
+         "Pedro J. Goncalves, Jakob H. Macke", "citation": "Lueckmann et al. 2021, Benchmarking Simulation-Based "
+         "Inference, AISTATS, arXiv:2101.04653"}
+SBIBM_TASKS = {"two_moons": "two_moons"}  # kit task -> sbibm task folder
 
 
 def sir_init(task, x_obs, num_chains: int, seed: int, num_proposals: int = SIR_PROPOSALS):
@@ -143,22 +162,87 @@ def make(task_name: str, seed: int = 0, num_samples: int = NUM_SAMPLES, out_dir:
     return path
 
 
+def from_sbibm(task_name: str, wheel: Path, out_dir: Path = OUT_DIR) -> Path:
+    """sbibm's 10 observations, true parameters and reference samples of ``task_name`` from its wheel, in the kit's
+    reference format; ValueError (one line) for another wheel or a task sbibm does not have."""
+    import zipfile
+
+    from astrobench.sim.sbi_tasks import get_task
+    from astrobench.sim.sbi_tasks.base import NUM_OBSERVATIONS, observation_hash
+
+    digest = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
+    if digest != SBIBM["sha256"]:
+        raise ValueError(f"{wheel}: sha256 {digest[:12]}...; expected sbibm {SBIBM['version']}'s wheel "
+                         f"({SBIBM['sha256'][:12]}...: pip download sbibm=={SBIBM['version']} --no-deps)")
+    task = get_task(task_name)
+    folder = f"sbibm/tasks/{SBIBM_TASKS[task_name]}/files"
+    files, theta, x, z, loc, scale, seeds = {}, [], [], [], [], [], []
+    with zipfile.ZipFile(wheel) as zf:
+        def read(name):
+            data = zf.read(f"{folder}/{name}")
+            files[name] = hashlib.sha256(data).hexdigest()
+            text = bz2.decompress(data) if name.endswith(".bz2") else data
+            return np.loadtxt(io.BytesIO(text), delimiter=",", skiprows=1, ndmin=2)
+
+        for i in range(1, NUM_OBSERVATIONS + 1):
+            theta.append(read(f"num_observation_{i}/true_parameters.csv")[0])
+            x.append(read(f"num_observation_{i}/observation.csv")[0])
+            seeds.append(int(read(f"num_observation_{i}/observation_seed.csv")[0, 0]))
+            s = read(f"num_observation_{i}/reference_posterior_samples.csv.bz2")
+            m, sd = s.mean(0), s.std(0)
+            z.append(((s - m) / sd).astype(np.float16))
+            loc.append(m)
+            scale.append(sd)
+    theta_true, x_obs = np.asarray(theta, np.float32), np.asarray(x, np.float32).reshape(-1, *task.x_shape)
+    info = {"task": task.name, "source": f"sbibm {SBIBM['version']} package data ({folder})", **SBIBM,
+            "sbibm_observation_seeds": seeds, "num_samples_per_observation": int(np.stack(z).shape[1]),
+            "storage": "float16 z-scores with float64 location/scale per observation", "files_sha256": files}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"sbi_{task.name}.npz"
+    np.savez_compressed(path, z=np.stack(z), loc=np.stack(loc), scale=np.stack(scale), theta_true=theta_true,
+                        x_obs=x_obs, obs_sha256=np.array(observation_hash(theta_true, x_obs)),
+                        info=np.array(json.dumps(info)))
+    print(f"{task.name}: {len(z)} observations x {info['num_samples_per_observation']} sbibm reference samples "
+          f"-> {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return path
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", required=True, help="galaxy-profile or lightcurve")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-samples", type=int, default=NUM_SAMPLES, help="per chain (4 chains)")
     p.add_argument("--out-dir", type=Path, default=OUT_DIR)
+    p.add_argument("--from-sbibm", type=Path, metavar="WHEEL", help="convert sbibm's published references from its "
+                   f"wheel (tasks: {', '.join(SBIBM_TASKS)}) instead of running NUTS")
     args = p.parse_args(argv)
+    from astrobench.sim.sbi_tasks import get_task, names
+
+    def fail(msg):
+        print(f"make_reference.py: error: {msg}", file=sys.stderr)
+        return 2
+
+    if args.task not in names():
+        return fail(f"--task {args.task!r}; expected one of: {', '.join(names())}")
+    if args.from_sbibm is not None:
+        if args.task not in SBIBM_TASKS:
+            return fail(f"--from-sbibm with --task {args.task}; expected one of: {', '.join(SBIBM_TASKS)}")
+        if not args.from_sbibm.is_file():
+            return fail(f"--from-sbibm {args.from_sbibm}: no such file; expected sbibm's wheel "
+                        f"(pip download sbibm=={SBIBM['version']} --no-deps)")
+        try:
+            from_sbibm(args.task, args.from_sbibm, out_dir=args.out_dir)
+        except (ValueError, KeyError, OSError) as err:
+            return fail(str(err).strip("'\""))
+        return 0
+    if not get_task(args.task).has_likelihood:
+        how = " (its references: --from-sbibm WHEEL)" if args.task in SBIBM_TASKS else ""
+        return fail(f"--task {args.task} has no tractable likelihood, so NUTS cannot sample it{how}; expected a "
+                    "task with a likelihood (a GaussianTask)")
     import numpyro
 
     # float64 gradients: in float32 the transit's contact-point geometry made NUTS shrink its step 3x
     numpyro.enable_x64()
-    from astrobench.sim.sbi_tasks import names
-
-    if args.task not in names():
-        print(f"make_reference.py: error: --task {args.task!r}; expected one of: {', '.join(names())}", file=sys.stderr)
-        return 2
     make(args.task, seed=args.seed, num_samples=args.num_samples, out_dir=args.out_dir)
     return 0
 

@@ -1,25 +1,29 @@
-"""SBI tasks: priors, JAX simulators, likelihoods and the committed reference posteriors."""
+"""SBI tasks: priors, simulators, likelihoods and the committed reference posteriors, for every registered task
+(the Gaussian-likelihood checks for the GaussianTasks, the reference checks for the tasks that ship one)."""
 
 import json
 
 import numpy as np
 import pytest
 from astrobench.sim.sbi_tasks import get_task, names
-from astrobench.sim.sbi_tasks.base import observation_hash
+from astrobench.sim.sbi_tasks.base import GaussianTask, NoLikelihoodError, observation_hash
 
 TASKS = names()
+LIKELIHOOD = [n for n in TASKS if get_task(n).has_likelihood]
+REFERENCE = [n for n in TASKS if get_task(n).has_reference]
 
 
 def test_task_names():
-    assert set(TASKS) == {"galaxy-profile", "lightcurve"}
+    assert {"galaxy-profile", "lightcurve", "two_moons"} <= set(TASKS)
+    assert {"galaxy-profile", "lightcurve"} <= set(LIKELIHOOD) and "two_moons" not in LIKELIHOOD
     with pytest.raises(ValueError, match="expected one of"):
-        get_task("two-moons")
+        get_task("no-such-task")
 
 
 @pytest.mark.parametrize("name", TASKS)
 def test_prior_and_simulator(name):
     task = get_task(name)
-    assert 4 <= task.dim <= 6 and len(task.labels) == task.dim
+    assert 1 <= task.dim <= 10 and len(task.labels) == task.dim == len(task.low) == len(task.high)
     theta = task.sample_prior(300, seed=1)
     assert theta.shape == (300, task.dim) and theta.dtype == np.float32
     assert np.all(theta >= task.low) and np.all(theta <= task.high)
@@ -27,12 +31,14 @@ def test_prior_and_simulator(name):
     assert x.shape == (300, *task.x_shape) and x.dtype == np.float32 and np.all(np.isfinite(x))
     np.testing.assert_array_equal(x, task.simulate(theta, seed=2))  # deterministic from the seed
     assert not np.array_equal(x, task.simulate(theta, seed=3))
+    if not isinstance(task, GaussianTask):
+        return
     # the noise is exactly the likelihood's: standardised residuals are N(0, 1)
     r = (x - task.simulate(theta, noise=False)) / np.broadcast_to(task.noise_sigma, task.x_shape)
     assert abs(r.mean()) < 0.02 and abs(r.std() - 1) < 0.02
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", LIKELIHOOD)
 def test_likelihood_peaks_near_truth_and_is_differentiable(name):
     import jax
     import jax.numpy as jnp
@@ -67,19 +73,24 @@ def test_transit_depth_and_timing():
     assert np.all(np.diff(TIMES) > 0) and len(np.unique(np.round(np.diff(TIMES), 4))) > 50  # irregular cadence
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", REFERENCE)
 def test_reference_belongs_to_current_observations(name):
     task = get_task(name)
     theta_true, x_obs = task.true_parameters(), task.observations()
     # the file's own checksum, then the task's current code and seed must regenerate the observations
     assert task.reference_hash() == observation_hash(theta_true, x_obs)
+    if "sbibm" in task.reference_info().get("source", ""):  # sbibm's observations: its seeds, not ours
+        for i in range(len(x_obs)):  # each observation lies on what the current simulator makes from its truth
+            x = task.simulate(np.repeat(theta_true[i:i + 1], 20_000, 0), seed=i)
+            assert np.sqrt(((x - x_obs[i]) ** 2).sum(1)).min() < 1e-3, f"observation {i} changed"
+        return
     theta_now, x_now = task.simulate_observations()
     np.testing.assert_array_equal(theta_now, theta_true)
-    sigma = np.broadcast_to(task.noise_sigma, task.x_shape)
+    sigma = np.broadcast_to(getattr(task, "noise_sigma", 1.0), task.x_shape)
     assert np.max(np.abs(x_now - x_obs) / sigma) < 1e-3, "observations changed: rerun sbi/make_reference.py"
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", REFERENCE)
 def test_reference_samples_and_diagnostics(name):
     task = get_task(name)
     ref = task.reference_samples()
@@ -87,7 +98,14 @@ def test_reference_samples_and_diagnostics(name):
     assert np.all(np.isfinite(ref))
     tol = 1e-3 * (task.high - task.low)  # float16 storage rounds by < 0.1 % of a posterior sd
     assert np.all(ref >= task.low - tol) and np.all(ref <= task.high + tol)
+    # the reference's posterior predictive covers each observation (the scorer's check, on the reference itself)
+    from astrobench.metrics.sbi import posterior_predictive
+
+    assert min(posterior_predictive(task, ref, task.observations())) > 0.01
     info = task.reference_info()
+    if "sbibm" in info.get("source", ""):  # published samples: provenance instead of sampler diagnostics
+        assert info["licence"] == "MIT" and len(info["files_sha256"]) == 40 and len(info["sha256"]) == 64
+        return
     assert len(info["per_observation"]) == 10
     assert all(r["max_rhat"] <= 1.01 for r in info["per_observation"]), json.dumps(info["per_observation"])
     assert all(r["min_ess_bulk"] > 400 for r in info["per_observation"])
@@ -95,3 +113,48 @@ def test_reference_samples_and_diagnostics(name):
     # each truth is a plausible posterior draw: within 5 posterior sd on every parameter
     z = np.abs(task.true_parameters() - ref.mean(1)) / ref.std(1)
     assert np.all(z < 5), z
+
+
+def test_two_moons_is_sbibm_s_simulator():
+    task = get_task("two_moons")
+    theta = np.array([[0.3, -0.2]], np.float32)
+    x = task.simulate(np.repeat(theta, 5000, 0), seed=0)
+    # x - the parameter shift is sbibm's crescent: radius 0.1 +- 0.01 around (0.25, 0), on its right half
+    p = x - np.array([-abs(0.3 - 0.2), -0.3 - 0.2]) / np.sqrt(2)
+    r = np.hypot(p[:, 0] - 0.25, p[:, 1])
+    assert abs(r.mean() - 0.1) < 1e-3 and abs(r.std() - 0.01) < 1e-3 and np.all(p[:, 0] >= 0.25 - 1e-6)
+    assert task.reference_info()["sbibm_observation_seeds"][0] == 1000011
+
+
+def test_a_task_without_likelihood_refuses_nuts_in_one_line():
+    task = get_task("two_moons")
+    for call in (lambda: task.log_likelihood(None, None), lambda: task.numpyro_model(None)):
+        with pytest.raises(NoLikelihoodError, match="no tractable likelihood"):
+            call()
+
+
+def test_gaussian_task_requires_noise_sigma():
+    class NoNoise(GaussianTask):
+        name = "no-noise"
+
+    with pytest.raises(TypeError, match="needs noise_sigma"):
+        NoNoise()
+
+
+def test_make_reference_refuses_in_one_line(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import make_reference
+
+    wheel = tmp_path / "sbibm-1.1.0-py2.py3-none-any.whl"
+    wheel.write_bytes(b"not sbibm")
+    for argv, message in [(["--task", "two_moons"], "no tractable likelihood"),
+                          (["--task", "two_moons", "--from-sbibm", str(wheel)], "expected sbibm 1.1.0's wheel"),
+                          (["--task", "lightcurve", "--from-sbibm", str(wheel)], "expected one of: two_moons"),
+                          (["--task", "nope"], "expected one of")]:
+        assert make_reference.main([*argv, "--out-dir", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -1,19 +1,26 @@
-"""SBI track metrics: C2ST against reference posteriors (sbibm's convention), SBC, TARP, amortisation.
+"""SBI track metrics: C2ST against reference posteriors (sbibm's convention), SBC, TARP, posterior-predictive checks,
+amortisation.
 
 ``score(pred, task)`` takes a dict of arrays (what ``astrobench score sbi:<task> PRED.npz`` loads):
 
 - ``samples`` (10, n, dim) float, n >= 1000: posterior samples for the task's 10 fixed observations
   (``get_task(task).observations()``), in the order of the observations. Required.
 - ``calib_samples`` (S, M, dim) and ``calib_theta`` (M, dim), M >= 200: posterior samples for M
-  held-out simulations x_j ~ p(x | theta_j), theta_j ~ prior. Optional: adds SBC and TARP.
+  held-out simulations x_j ~ p(x | theta_j), theta_j ~ prior. Adds SBC and TARP; required for a task
+  without reference posteriors (then calibration and the posterior-predictive check are its whole score).
 - ``seconds_per_observation`` (scalar): time to a posterior for a new observation. Optional: adds
   the amortisation ratio against the reference sampler's measured time (the task's card).
 - ``task`` (string): used when the task is not given as ``sbi:<task>``.
 
-C2ST uses ``sbi.utils.metrics.c2st`` with ``classifier="mlp"`` (the sbibm setting: a 2-layer MLP,
-5-fold cross-validation, z-scored by the reference), on min(n, 10 000) samples per side. 0.5 means
-indistinguishable from the reference, 1.0 means disjoint. Everything is seeded, so a score is
-reproducible.
+C2ST (tasks with references) uses ``sbi.utils.metrics.c2st`` with ``classifier="mlp"`` (the sbibm setting: a 2-layer
+MLP, 5-fold cross-validation, z-scored by the reference), on min(n, 10 000) samples per side. 0.5 means
+indistinguishable from the reference, 1.0 means disjoint.
+
+Calibration is a test that can fail: SBC is a KS test of each parameter's rank against uniform, TARP a KS test of the
+M coverage values against U(0, 1) (calibrated <=> uniform, Lemos+2023 eq. 6); each rejects at p < ``CALIBRATION_P``
+(``sbc_rejected``, ``tarp_rejected``). The posterior-predictive check simulates from posterior draws for each
+observation and ranks the observation's standardised distance among fresh predictive draws (``ppc_pvals``: tiny
+means the posterior predictive misses the data). Everything is seeded, so a score is reproducible.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ NUM_OBSERVATIONS = 10
 MIN_SAMPLES = 1000
 MAX_C2ST_SAMPLES = 10_000
 MIN_CALIBRATION = 200
+CALIBRATION_P = 0.01  # the quality issue's bar: SBC min KS p >= 0.01; the same level for TARP
+PPC_DRAWS = 100  # posterior draws per observation, twice: one set standardises, the other is ranked against
 SEED = 0
 
 
@@ -62,42 +71,94 @@ def c2st_per_observation(samples: np.ndarray, reference: np.ndarray, n: int) -> 
     return out
 
 
-def tarp_curve(calib_samples, calib_theta):
-    """TARP's expected coverage probability against credibility, (ecp, alpha) as torch tensors for
-    ``sbi.analysis.plot_tarp``: the kit's one entry point (sbi 0.27 computes it only in a private function), with
-    the reference points seeded so that every call gives the same curve."""
-    import torch
-    from sbi.diagnostics.tarp import _run_tarp, get_tarp_references
+def tarp_coverage(calib_samples, calib_theta) -> np.ndarray:
+    """TARP's coverage value per calibration simulation (Lemos+2023, algorithm 2): the fraction of posterior samples
+    closer to a random reference point than the true parameter, after sbi's min-max scaling by the true parameters.
+    For a calibrated posterior these M values are U(0, 1).
 
-    samples = torch.as_tensor(calib_samples, dtype=torch.float32)
-    theta = torch.as_tensor(calib_theta, dtype=torch.float32)
+    Computed here from samples: sbi 0.27's public ``run_tarp`` wants a posterior object, its private ``_run_tarp``
+    returns only the histogram curve. The reference points are sbi's (``get_tarp_references``), seeded."""
+    import torch
+    from sbi.diagnostics.tarp import get_tarp_references
+    from sbi.utils.metrics import l2
+
+    samples = torch.as_tensor(np.asarray(calib_samples), dtype=torch.float64)
+    theta = torch.as_tensor(np.asarray(calib_theta), dtype=torch.float64)
     with torch.random.fork_rng():
         torch.manual_seed(SEED)  # TARP's random reference points
-        references = get_tarp_references(theta)
-    return _run_tarp(samples, theta, references, z_score_theta=True)
+        references = get_tarp_references(theta.float()).double()
+    lo, hi = theta.min(0).values, theta.max(0).values
+    scale = hi - lo + 1e-10
+    samples, theta, references = (samples - lo) / scale, (theta - lo) / scale, (references - lo) / scale
+    closer = l2(references[None], samples) < l2(references, theta)[None]  # (S, M)
+    return closer.double().mean(0).numpy()
+
+
+def tarp_curve(calib_samples, calib_theta, num_bins: int | None = None):
+    """TARP's expected coverage probability against credibility, (ecp, alpha) as torch tensors for
+    ``sbi.analysis.plot_tarp`` and ``sbi.diagnostics.check_tarp``: the empirical CDF of the coverage values on a
+    fixed grid alpha = 0, 1/num_bins, ..., 1 (num_bins = M // 10 as in sbi), so the ATC compares curves on [0, 1]
+    (sbi's histogram grid spans only [min, max] of the coverage values)."""
+    import torch
+
+    f = tarp_coverage(calib_samples, calib_theta)
+    alpha = np.linspace(0.0, 1.0, (num_bins or max(1, len(f) // 10)) + 1)
+    ecp = (f[None, :] <= alpha[:, None]).mean(1)
+    return torch.as_tensor(ecp, dtype=torch.float32), torch.as_tensor(alpha, dtype=torch.float32)
 
 
 def calibration(calib_samples: np.ndarray, calib_theta: np.ndarray) -> dict:
-    """SBC (rank uniformity: a KS test per parameter) and TARP (ATC and its KS test)."""
+    """SBC (rank uniformity: a KS test per parameter) and TARP (ATC, and a KS test of the coverage values against
+    U(0, 1)); each is rejected at p < CALIBRATION_P.
+
+    Not sbi's ``check_tarp`` p-value: it runs a two-sample KS test between the ~M/10 values of the ecp curve and the
+    ~M/10 grid values. Any increasing curve from 0 to 1 spreads its values over [0, 1] much like the grid does, so
+    that test returns p ~ 1 even for a posterior half as wide as it should be."""
     import torch
     from sbi.diagnostics import check_tarp
     from sbi.diagnostics.sbc import check_uniformity_frequentist
+    from scipy.stats import kstest
 
     samples = torch.as_tensor(calib_samples, dtype=torch.float32)
     theta = torch.as_tensor(calib_theta, dtype=torch.float32)
     num_samples = samples.shape[0]
     ranks = (samples < theta[None]).sum(0).float()  # SBC rank of each true parameter among its samples
     ks = check_uniformity_frequentist(ranks, num_samples).numpy()
-    ecp, alpha = tarp_curve(samples, theta)
-    atc, tarp_p = check_tarp(ecp, alpha)
+    # the coverage values are counts k/S; spread each over its step, ((k + U) / (S + 1), seeded), so that they are
+    # exactly U(0, 1) under calibration and the KS test keeps its level despite the ties
+    counts = np.rint(tarp_coverage(samples, theta) * num_samples)
+    tarp = kstest((counts + np.random.default_rng(SEED).random(len(counts))) / (num_samples + 1), "uniform")
+    atc, _ = check_tarp(*tarp_curve(samples, theta))
     return {
         "sbc_ks_pvals": [float(p) for p in ks],
         "sbc_ks_pval_min": float(ks.min()),
         "tarp_atc": float(atc),
-        "tarp_ks_pval": float(tarp_p),
+        "tarp_ks_pval": float(tarp.pvalue),
+        "tarp_ks_stat": float(tarp.statistic),
+        "sbc_rejected": bool(ks.min() < CALIBRATION_P),
+        "tarp_rejected": bool(tarp.pvalue < CALIBRATION_P),
+        "calibration_p_threshold": CALIBRATION_P,
         "calibration_num_sims": int(theta.shape[0]),
         "calibration_num_samples": int(num_samples),
     }
+
+
+def posterior_predictive(task, samples: np.ndarray, x_obs: np.ndarray, draws: int = PPC_DRAWS) -> list:
+    """Posterior-predictive p-value per observation: 2 x ``draws`` posterior samples are simulated; the first set
+    gives the predictive mean and sd per feature, and the observation's squared standardised distance from that
+    mean is ranked among the second set's distances (both independent of the first set, so they are exchangeable
+    when the posterior predictive is right). p = (1 + #{d_k >= d_obs}) / (draws + 1)."""
+    out = []
+    for i in range(len(samples)):
+        theta = _subsample(samples[i], 2 * draws, SEED + 200 + i)
+        x = task.simulate(theta, seed=SEED + 300 + i).reshape(len(theta), -1).astype(np.float64)
+        fit, test = x[:draws], x[draws:]
+        mu, sd = fit.mean(0), fit.std(0)
+        sd = np.maximum(sd, 1e-6 * max(float(np.abs(mu).max()), 1e-6))  # a feature the posterior never varies
+        d_test = (((test - mu) / sd) ** 2).sum(-1)
+        d_obs = (((np.asarray(x_obs[i], np.float64).reshape(-1) - mu) / sd) ** 2).sum()
+        out.append(float((1 + np.sum(d_test >= d_obs)) / (draws + 1)))
+    return out
 
 
 def score(pred: dict, task: str | None = None) -> dict:
@@ -111,24 +172,32 @@ def score(pred: dict, task: str | None = None) -> dict:
                               f"expected at least {MIN_SAMPLES}")
     # validate every input before any (slow) scoring
     calib = "calib_samples" in pred or "calib_theta" in pred
+    if not calib and not t.has_reference:
+        raise ScoreInputError(f"{t.name} has no reference posterior, so it is scored by calibration; expected keys "
+                              f"calib_samples (S, M, {t.dim}) and calib_theta (M, {t.dim}), M >= {MIN_CALIBRATION}")
     if calib:
         theta = require(pred, "calib_theta", ndim=2, kind="f", min_rows=MIN_CALIBRATION)
         cs = require(pred, "calib_samples", shape=(None, len(theta), t.dim), kind="f", min_rows=100)
         if theta.shape[1] != t.dim:
             raise ScoreInputError(f"'calib_theta' has shape {theta.shape}; "
                                   f"expected (M, {t.dim}) with M >= {MIN_CALIBRATION}")
+    timed = "seconds_per_observation" in pred and t.has_reference  # amortisation is relative to the reference's time
     if "seconds_per_observation" in pred:
         sec = require(pred, "seconds_per_observation", ndim=0, kind="f")
         if not sec > 0:
             raise ScoreInputError(f"'seconds_per_observation' is {float(sec)}; expected a positive time in seconds")
-    reference = t.reference_samples()
-    n = min(samples.shape[1], reference.shape[1], MAX_C2ST_SAMPLES)
-    per_obs = c2st_per_observation(samples, reference, n)
-    out = {"task": t.name, "c2st_mean": float(np.mean(per_obs)), "c2st": [round(c, 4) for c in per_obs],
-           "c2st_num_samples": n}
+    out = {"task": t.name}
+    if t.has_reference:
+        reference = t.reference_samples()
+        n = min(samples.shape[1], reference.shape[1], MAX_C2ST_SAMPLES)
+        per_obs = c2st_per_observation(samples, reference, n)
+        out.update({"c2st_mean": float(np.mean(per_obs)), "c2st": [round(c, 4) for c in per_obs],
+                    "c2st_num_samples": n})
     if calib:
         out.update(calibration(cs, theta))
-    if "seconds_per_observation" in pred:
+    ppc = posterior_predictive(t, samples, t.observations())
+    out.update({"ppc_pvals": [round(p, 4) for p in ppc], "ppc_pval_min": float(min(ppc)), "ppc_num_draws": PPC_DRAWS})
+    if timed:
         ref_sec = t.reference_info()["seconds_per_observation"]
         out.update({"seconds_per_observation": float(sec), "reference_seconds_per_observation": ref_sec,
                     "amortisation_ratio": float(ref_sec / sec)})

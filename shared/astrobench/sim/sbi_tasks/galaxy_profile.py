@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import render
-from .base import BaseTask
+from .base import GaussianTask
 
 NPIX = 32
 PSF_FWHM = 2.5  # pixels
@@ -30,7 +30,7 @@ NOISE_SIGMA = 1.0
 BULGE_TO_DISK_SIZE = 0.5
 
 
-class Task(BaseTask):
+class Task(GaussianTask):
     name = "galaxy-profile"
     description = "bulge+disk galaxy parameters from a noisy 32x32 image with a known Moffat PSF"
     param_names = ("log10_flux", "r_disk", "bulge_frac", "g1", "g2")

@@ -27,7 +27,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from .base import BaseTask
+from .base import GaussianTask
 
 NUM_POINTS = 160
 CADENCE_SEED = 7
@@ -64,7 +64,7 @@ def overlap(p, z):
     return jnp.where(z >= 1.0 + p, 0.0, jnp.where(z <= 1.0 - p, p * p, partial))
 
 
-class Task(BaseTask):
+class Task(GaussianTask):
     name = "lightcurve"
     description = "exoplanet transit (t0, rp, T, b, limb darkening) from an irregular multi-site light curve"
     param_names = ("t0", "rp", "T", "b", "u")
