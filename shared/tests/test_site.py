@@ -1,0 +1,106 @@
+"""site/build.py, the website's build, in small: the notebook cache (run once, then reused; run again when the notebook
+or the kit's code changes; a failing notebook is one line naming it and its cell) and the command's one-line errors.
+The real site is built and checked in a browser in test_site_browser.py."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "site"))
+_spec = importlib.util.spec_from_file_location("astrobench_site_build", ROOT / "site" / "build.py")
+site_build = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # registered: the pool pickles by name
+_spec.loader.exec_module(site_build)
+
+
+def _notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def kit(tmp_path, monkeypatch):
+    """A tiny kit: the files the code key reads, one track with a script."""
+    (tmp_path / "shared" / "astrobench").mkdir(parents=True)
+    (tmp_path / "shared" / "astrobench" / "core.py").write_text("X = 1\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "generative").mkdir()
+    (tmp_path / "generative" / "README.md").write_text("# Generative\n")
+    (tmp_path / "generative" / "diffusion.py").write_text("STEPS = 10\n")
+    monkeypatch.setattr(site_build, "ROOT", tmp_path)
+    monkeypatch.setattr(site_build.layout, "ROOT", tmp_path)
+    return tmp_path
+
+
+def test_code_key_follows_the_code_not_the_pages(kit):
+    key = site_build.code_key()
+    (kit / "generative" / "README.md").write_text("# Generative, reworded\n")
+    assert site_build.code_key() == key
+    (kit / "generative" / "diffusion.py").write_text("STEPS = 20\n")
+    changed = site_build.code_key()
+    assert changed != key
+    (kit / "shared" / "astrobench" / "core.py").write_text("X = 2\n")
+    assert site_build.code_key() not in (key, changed)
+
+
+def test_a_notebook_runs_once_in_its_folder_then_comes_from_the_cache(kit):
+    from jupyter_cache import get_cache
+
+    nb = _notebook(kit / "generative" / "01_a.ipynb", "import os, matplotlib.pyplot as plt\nprint(os.getcwd())",
+                   "plt.plot([1, 2]); plt.show()")
+    original = nb.read_bytes()
+    cache = get_cache(kit / "cache")
+    assert site_build.execute([nb], cache, jobs=1) == [nb]
+    assert nb.read_bytes() == original  # outputs go to the cache, never into the notebook
+    record = cache.match_cache_notebook(nbformat.read(nb, as_version=4))
+    executed = cache.get_cache_bundle(record.pk).nb
+    assert executed.cells[0].outputs[0]["text"].strip() == str(nb.parent)  # run where it lives, as under nbval
+    assert "image/png" in executed.cells[1].outputs[-1]["data"]  # a figure, from the inline backend
+    assert site_build.execute([nb], cache, jobs=1) == []  # unchanged: not run again
+    _notebook(nb, "print('edited')")
+    assert site_build.execute([nb], cache, jobs=1) == [nb]
+
+
+def test_a_failing_notebook_is_one_line_naming_it_and_its_cell(kit):
+    from jupyter_cache import get_cache
+
+    good = _notebook(kit / "generative" / "01_ok.ipynb", "x = 1")
+    bad = _notebook(kit / "generative" / "02_bad.ipynb", "x = 1", "1 / 0")
+    cache = get_cache(kit / "cache")
+    with pytest.raises(site_build.SiteError) as err:
+        site_build.execute([good, bad], cache, jobs=2)
+    assert str(err.value) == ("notebook failed: generative/02_bad.ipynb: cell 2 of 2 raised ZeroDivisionError: "
+                              "division by zero")
+    assert site_build.stale_notebooks(cache, [good, bad]) == [bad]  # the good one is kept
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--jobs", "0"], "site/build.py: --jobs must be >= 1"),
+    (["--leaderboard", "no-such-board"], "site/build.py: --leaderboard no-such-board: no index.html; expected a "
+                                         "site from `astrobench leaderboard`"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, expected):
+    pytest.importorskip("jupyter_cache", reason="site tooling not installed (pip install -e '.[site]')")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(ROOT / "site" / "build.py"), "--out", str(out), *args],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (2, expected, "")
+    assert not out.exists()
+
+
+def test_the_site_lists_every_notebook_that_make_test_would_run():
+    """With the site tooling, `make test` runs the notebooks through the site's build instead of nbval: the site
+    must hold every notebook nbval would have collected from the test paths."""
+    import site_layout
+
+    collected = {p for d in ("shared", *site_layout.TRACK_ORDER) if (ROOT / d).is_dir()
+                 for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
+    assert collected == set(site_layout.notebooks())
+    assert json.loads((ROOT / site_layout.START).read_text())["cells"]

@@ -1,0 +1,258 @@
+"""Build the kit's website: `make site`, or `python site/build.py [--out DIR] [--no-execute] [--jobs N]
+[--leaderboard DIR] [--force]`.
+
+Sphinx + myst-nb + sphinx-book-theme, offline. The pages are the README (home), each track's README and notebooks,
+BEST_PRACTICES, RESOURCES, CONTRIBUTING, one card per dataset (`astrobench info NAME`, generated here) and a
+leaderboard page (linking to a site built by `astrobench leaderboard`, copied in with --leaderboard).
+
+Notebooks run in FAST mode in their own folder (as under nbval), N at a time, and their executed copies go into a
+jupyter-cache keyed by the notebook's content (myst-nb's "cache" mode reads them from there): an unchanged notebook
+is not run again. The cache folder itself is keyed by the code the notebooks run (the astrobench package, the track
+scripts, the shipped models, pyproject.toml, the installed packages' versions), so outputs never outlive a change to
+that code. The committed notebooks are only read; outputs live in build/site only."""
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import site_layout as layout  # noqa: E402
+
+ROOT, BUILD = layout.ROOT, layout.BUILD
+# the notebooks' kernels inherit this environment: quick mode, one thread each (N kernels share the cores), and
+# matplotlib's inline backend so that figures become outputs (`make` exports MPLBACKEND=Agg for the tests)
+KERNEL_ENV = {"ASTROBENCH_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+class SiteError(Exception):
+    """A problem the user can fix, said in one line."""
+
+
+def code_key() -> str:
+    """Hash of everything a notebook's outputs depend on besides its own content."""
+    h = hashlib.sha256()
+    files = [ROOT / "pyproject.toml"]
+    files += [p for p in (ROOT / "shared" / "astrobench").rglob("*") if "__pycache__" not in p.parts]
+    for t in layout.tracks():
+        files += list((ROOT / t).glob("*.py")) + list((ROOT / t / "pretrained").rglob("*"))
+    for p in sorted(f for f in files if f.is_file()):
+        h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    dists = sorted(f"{d.metadata['Name']}=={d.version}".lower() for d in metadata.distributions())
+    h.update("\n".join([sys.version, *dists, repr(sorted(KERNEL_ENV.items()))]).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_path() -> Path:
+    return BUILD / "jupyter_cache" / code_key()
+
+
+def stale_notebooks(cache, paths) -> list:
+    """The notebooks whose content has no executed copy in the cache."""
+    import nbformat
+
+    stale = []
+    for p in paths:
+        try:
+            cache.match_cache_notebook(nbformat.read(p, as_version=4))
+        except KeyError:
+            stale.append(p)
+    return stale
+
+
+def _run_notebook(path: str, timeout: int):
+    """One notebook, executed in its own folder (a worker process); returns (executed json, seconds, error)."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    os.environ.update(KERNEL_ENV)  # this worker's kernel inherits it; the caller's environment stays as it was
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False)
+    error = None
+    if result.err is not None:
+        cells = [i for i, c in enumerate(nb.cells) if "error" in {o.get("output_type") for o in c.get("outputs", [])}]
+        where = f"cell {cells[0] + 1} of {len(nb.cells)}" if cells else "a cell"
+        last = (str(getattr(result.err, "ename", "")) + ": " + str(getattr(result.err, "evalue", ""))).strip(": ")
+        error = f"{where} raised {last or type(result.err).__name__}"
+    return nbformat.writes(nb), result.time, error
+
+
+def execute(paths, cache, jobs: int, timeout: int = 600) -> list:
+    """Run the stale notebooks, `jobs` at a time, caching each one that succeeds; returns the ones it ran."""
+    import nbformat
+    from jupyter_cache.base import CacheBundleIn
+    from tqdm.auto import tqdm
+
+    stale = stale_notebooks(cache, paths)
+    if not stale:
+        return []
+    failures = []
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            tqdm(total=len(stale), desc="executing notebooks (FAST)", unit="nb") as bar:
+        futures = {pool.submit(_run_notebook, str(p), timeout): p for p in stale}
+        for fut in as_completed(futures):
+            path = futures[fut]
+            rel = path.relative_to(ROOT).as_posix()
+            text, seconds, error = fut.result()
+            if error:
+                failures.append(f"{rel}: {error}")
+            else:  # written by this process only: jupyter-cache's sqlite index is not for concurrent writers
+                cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(text, as_version=4), str(path),
+                                                          data={"execution_seconds": seconds}),
+                                            check_validity=False, overwrite=True)
+            bar.set_postfix_str(rel.rsplit("/", 1)[-1])
+            bar.update()
+    if failures:
+        raise SiteError("notebook failed: " + "; ".join(sorted(failures)))
+    return stale
+
+
+def _write(path: Path, text: str) -> None:
+    """Write only on change, so Sphinx's incremental build keeps the pages it has."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+    elif not dst.is_file() or dst.read_bytes() != src.read_bytes():
+        shutil.copy2(src, dst)
+
+
+def dataset_pages() -> dict:
+    """datasets/index.md and one page per dataset: the card of `astrobench info NAME` under a short summary."""
+    from astrobench import data
+
+    rows, pages = [], {}
+    for name in layout.datasets():
+        info = data.info(name)
+        tracks = ", ".join(info["tracks"]) or "–"
+        rows.append(f"| [{name}]({name}.md) | {info['kind']} | {tracks} | {info['description']} |")
+        if info["kind"] == "simulated":
+            size = ", ".join(f"{mode}: " + ", ".join(f"{k} {v:,}" for k, v in s.items())
+                             for mode, s in info["sizes"].items())
+        else:
+            size = f"{info['size_bytes'] / 1e6:,.0f} MB download" if info.get("size_bytes") else "download"
+        summary = (f"```{{admonition}} astrobench info {name}\n"
+                   f"{info['kind']}, version {info['version']}; tracks: {tracks}; {size}; "
+                   f"licence: {info['licence']}. Load it with `astrobench.data.load(\"{name}\", split)`.\n```\n\n")
+        card = info["card"]
+        head, _, rest = card.partition("\n")
+        pages[f"datasets/{name}.md"] = (f"{head}\n\n{summary}{rest}" if head.startswith("# ")
+                                        else f"# {name}\n\n{summary}{card}")
+    pages["datasets/index.md"] = (
+        "# Datasets\n\nEvery dataset of the kit loads with `astrobench.data.load(name, split)`; simulated ones are "
+        "generated on first use, real ones are one checksummed download. Each card (`astrobench info NAME`) records "
+        "provenance, generator parameters, splits, licence and citation.\n\n"
+        "| dataset | kind | tracks | what it is |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    return pages
+
+
+def leaderboard_page(has_board: bool) -> str:
+    text = "# Leaderboard\n\n"
+    if has_board:
+        return text + ("The event's leaderboard: <a href=\"leaderboard/index.html\">open the leaderboard</a> "
+                       "(rankings per track with 95 % bootstrap intervals, the baseline row and each track's floor "
+                       "or ceiling, built by `astrobench leaderboard`).\n")
+    return text + ("No leaderboard has been built into this site yet. Organisers build one with "
+                   "`astrobench leaderboard submissions --out board` (see the README, *Running the event → "
+                   "Leaderboard*) and add it with `python site/build.py --leaderboard board`; the site's workflow "
+                   "does this when the repository has a `submissions/` folder.\n")
+
+
+def stage(src: Path, leaderboard: Path | None) -> None:
+    """Sphinx's source folder: the pages, laid out as in the repository, plus the generated pages."""
+    wanted = {p: ROOT / p for p in layout.KIT_PAGES}
+    wanted[layout.START] = ROOT / layout.START
+    for t in layout.tracks():
+        wanted[f"{t}/README.md"] = ROOT / t / "README.md"
+        for p in layout.track_notebooks(t):
+            wanted[f"{t}/{p.name}"] = p
+        if (ROOT / t / "figures").is_dir():
+            wanted[f"{t}/figures"] = ROOT / t / "figures"
+    generated = dataset_pages()
+    generated["leaderboard.md"] = leaderboard_page(leaderboard is not None)
+    keep = set(wanted) | set(generated)
+    if src.is_dir():  # drop pages that left the site (a notebook renamed, a dataset removed)
+        for p in sorted(src.rglob("*"), reverse=True):
+            rel = p.relative_to(src).as_posix()
+            if p.is_file() and not any(rel == k or rel.startswith(k + "/") for k in keep):
+                p.unlink()
+    for rel, path in wanted.items():
+        _copy(path, src / rel)
+    for rel, text in generated.items():
+        _write(src / rel, text)
+
+
+def sphinx(src: Path, out: Path, execute_outputs: bool) -> None:
+    from sphinx.cmd.build import build_main
+
+    mode = "cache" if execute_outputs else "off"
+    args = ["-b", "html", "-c", str(HERE), "-d", str(BUILD / "doctrees" / mode), "-W", "--keep-going", "-q",
+            "-D", f"nb_execution_mode={mode}", "-D", f"nb_execution_cache_path={cache_path()}", str(src), str(out)]
+    if build_main(args) != 0:
+        raise SiteError("sphinx-build reported the problems above (warnings count as errors: a broken link, a "
+                        "missing page)")
+
+
+def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: Path | None = None,
+          force: bool = False) -> dict:
+    """Build the site into `out`; returns what it did: {"executed": [...], "cache": path, "out": out}."""
+    from jupyter_cache import get_cache
+
+    if leaderboard is not None and not (leaderboard / "index.html").is_file():
+        raise SiteError(f"--leaderboard {leaderboard}: no index.html; expected a site from `astrobench leaderboard`")
+    ran = []
+    if execute_outputs:
+        cache = get_cache(cache_path())
+        if force:
+            cache.clear_cache()
+            cache = get_cache(cache_path())
+        for old in (BUILD / "jupyter_cache").iterdir():  # caches of code that has changed since
+            if old != cache_path() and old.is_dir():
+                shutil.rmtree(old)
+        ran = execute(layout.notebooks(), cache, jobs)
+    stage(BUILD / "src", leaderboard)
+    sphinx(BUILD / "src", out, execute_outputs)
+    shutil.copy2(out / "README.html", out / "index.html")  # the home page where a web server looks for it
+    (out / ".nojekyll").touch()  # GitHub Pages: serve _static/ and _images/ as they are
+    if leaderboard is not None:
+        shutil.rmtree(out / "leaderboard", ignore_errors=True)
+        shutil.copytree(leaderboard, out / "leaderboard")
+    return {"executed": ran, "cache": cache_path() if execute_outputs else None, "out": out}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="site/build.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=BUILD / "html", help="output folder (default build/site/html)")
+    ap.add_argument("--no-execute", action="store_true", help="render the notebooks without outputs (quick)")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("SITE_JOBS", 2)),
+                    help="notebooks executed at a time (default 2, or $SITE_JOBS)")
+    ap.add_argument("--leaderboard", type=Path, help="a site written by `astrobench leaderboard`, published with it")
+    ap.add_argument("--force", action="store_true", help="execute every notebook again (empty the cache first)")
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        print("site/build.py: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        done = build(args.out, not args.no_execute, args.jobs, args.leaderboard, args.force)
+    except SiteError as err:
+        print(f"site/build.py: {err}", file=sys.stderr)
+        return 2 if str(err).startswith("--") else 1
+    n = len(layout.notebooks())
+    print(f"site: {done['out'] / 'index.html'} ({n} notebook pages; executed now: {len(done['executed'])}, "
+          f"from the cache: {n - len(done['executed']) if not args.no_execute else 0})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
