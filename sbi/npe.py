@@ -3,12 +3,12 @@
     python sbi/npe.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--task NAME] [--threads N]
                       [--num-sims N] [--epochs N] [--set KEY=VALUE] [--pretrained]
 
-1. draw theta from the task's box prior and simulate x with the task's JAX simulator (jit + vmap);
-2. train a neural spline flow q(theta | embed(x)) with sbi's NPE; the embedding is sbi's CNNEmbedding,
-   2-D for the image task and 1-D for the light curve, trained jointly with the flow (``build_model``);
+1. draw theta from the task's box prior and simulate x with the task's batched simulator (JAX: jit + vmap);
+2. train a neural spline flow q(theta | embed(x)) with sbi's NPE; the embedding follows x's shape (``embedding_kind``):
+   sbi's CNNEmbedding, 2-D for images, 1-D for sequences, trained jointly with the flow; none for a short vector;
 3. sample q for the task's 10 fixed observations and score them with the shared scorer
-   (``astrobench.metrics.sbi.score``): C2ST against the NUTS reference posteriors, SBC and TARP on
-   held-out simulations, and the amortisation ratio (reference NUTS time / NPE time per observation).
+   (``astrobench.metrics.sbi.score``): C2ST against the reference posteriors (when the task has them), SBC and
+   TARP on held-out simulations, posterior-predictive checks, and the amortisation ratio.
 
 The budget is counts: ``--num-sims`` simulations (sbibm's 10^3 / 10^4 / 10^5) and at most ``--epochs`` epochs;
 sbi's own early stopping (``stop_after`` epochs without a better validation loss) usually ends training sooner.
@@ -53,26 +53,25 @@ FLOWS = ("nsf", "maf", "mdn", "made")
 EPOCH_CHUNK = 5  # only under --max-minutes: the clock is read between chunks of epochs
 PACKAGES = ("sbi", "accelerate", "jax", "numpyro")
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the shipped models, one folder per task
-# CNN per task: the image is 32x32, the light curve 160 fluxes on fixed (irregular) time stamps
-CNN = {
-    "galaxy-profile": dict(in_channels=1, out_channels_per_layer=[8, 16], num_conv_layers=2, kernel_size=3,
-                           num_linear_layers=2, num_linear_units=128),
-    "lightcurve": dict(in_channels=1, out_channels_per_layer=[16, 32], num_conv_layers=2, kernel_size=5,
-                       num_linear_layers=2, num_linear_units=128),
-}
+SUMMARY = dict(c2st_mean="C2ST", ppc_pval_min="PPC min p", sbc_ks_pval_min="SBC min KS p", tarp_atc="TARP ATC",
+               tarp_ks_pval="TARP KS p", amortisation_ratio="amortisation x")  # printed when the scorer gives it
+# CNN per kind of x (embedding_kind): images (H, W), e.g. 32x32 galaxies; sequences (L,), e.g. 160 fluxes
+CNN = {kind: dict(in_channels=1, out_channels_per_layer=channels, num_conv_layers=2, kernel_size=k, num_linear_layers=2,
+                  num_linear_units=128) for kind, channels, k in (("image", [8, 16], 3), ("sequence", [16, 32], 5))}
+MIN_SEQUENCE = 32  # a 1-D x this long is a sequence (1-D CNN); a shorter one (two_moons: 2) a vector, no embedding
 # ---------------------------------------------------------------- data: the JAX simulators
 
 
 def task_meta(task) -> dict:
-    """An SBI task's identity (metrics.json, scripts/ship_pretrained.py, the --pretrained check): the reference
-    file's sha256 as version, the observations' seed and sha256, and the simulator's settings (prior box, x_shape,
-    noise); the observations are the same in FAST and full runs."""
-    import hashlib
+    """An SBI task's identity (metrics.json, scripts/ship_pretrained.py, the --pretrained check): task.identity()."""
+    return task.identity()
 
-    config = dict(task.config, params=task.param_names, low=task.low, high=task.high, x_shape=task.x_shape,
-                  noise_sigma=task.noise_sigma)
-    return {"name": task.name, "version": hashlib.sha256(task.reference_file.read_bytes()).hexdigest()[:12],
-            "seed": task.observation_seed, "sha256": task.reference_hash(), "fast": False, "config": config}
+
+def embedding_kind(task) -> str:
+    """"image" (x is (H, W)), "sequence" (1-D, at least MIN_SEQUENCE long) or "vector"; a task's ``x_kind`` wins."""
+    if task.x_kind is None and len(shape := tuple(task.x_shape)) not in (1, 2):
+        raise baseline.BaselineError(f"{task.name}: x_shape {shape}; expected (H, W) or (L,) (or set task.x_kind)")
+    return task.x_kind or ("image" if len(shape) == 2 else "sequence" if shape[0] >= MIN_SEQUENCE else "vector")
 
 
 def simulate(task, num_sims: int, seed: int):
@@ -86,8 +85,7 @@ def simulate(task, num_sims: int, seed: int):
 
 def simulate_sharded(task, num_sims: int, seed: int, acc):
     """``simulate`` split over the accelerate processes: every process draws the same theta, simulates its own
-    contiguous 1/P of the rows (noise keyed by its rank) and gets all shards back in row order. One process:
-    exactly ``simulate``."""
+    contiguous 1/P of the rows (noise keyed by its rank) and gets all shards back in row order; 1 process: simulate."""
     import jax
     import torch
     from accelerate.utils import gather_object
@@ -113,17 +111,20 @@ def build_model(task, cfg: dict):
 
     Returns an sbi density-estimator builder, ``build(theta, x) -> ConditionalDensityEstimator``, as
     ``sbi.neural_nets.posterior_nn(...)`` returns one: sbi calls it once with the training simulations,
-    theta (N, 5) float32 in the task's physical units (``task.labels``, box prior ``task.low``..``task.high``)
+    theta (N, task.dim) float32 in the task's physical units (``task.labels``, box prior ``task.low``..``task.high``)
     and x (N, *task.x_shape) float32 (galaxy-profile: (32, 32) images in flux units; lightcurve: 160 relative
-    fluxes), so that it can z-score both. The estimator models q(theta | x): ``log_prob(theta, x) -> (N,)``,
-    ``sample((S,), x) -> (S, N, 5)``; NPE's loss is ``estimator.loss(theta, x)`` = -log q(theta | x) per row,
-    averaged over batches of ``cfg["batch"]`` by sbi's training loop. ``cfg``: the FULL/FAST settings (flow,
-    embed_dim) or a shipped config. This one: sbi's CNNEmbedding of x (cfg's cnn, else ``CNN[task]``), a flow."""
+    fluxes; two_moons: 2 numbers), so that it can z-score both. The estimator models q(theta | x):
+    ``log_prob(theta, x) -> (N,)``, ``sample((S,), x) -> (S, N, dim)``; NPE's loss is ``estimator.loss(theta, x)`` =
+    -log q(theta | x) per row, averaged over batches of ``cfg["batch"]`` by sbi's training loop. ``cfg``: the FULL/FAST
+    settings (flow, embed_dim) or a shipped config. This one: a flow on sbi's CNNEmbedding of x (cfg's cnn, else
+    ``CNN[embedding_kind(task)]``), or on x itself for a short vector."""
     from sbi.neural_nets import posterior_nn
     from sbi.neural_nets.embedding_nets import CNNEmbedding
 
-    embedding = CNNEmbedding(input_shape=tuple(task.x_shape), output_dim=cfg["embed_dim"],
-                             **cfg.get("cnn", CNN[task.name]))
+    cnn = cfg.get("cnn", CNN.get(embedding_kind(task)))
+    if cnn is None:  # a vector: z-scored per feature, no embedding (sbibm's NPE setting)
+        return posterior_nn(model=cfg["flow"], z_score_x="independent")
+    embedding = CNNEmbedding(input_shape=tuple(task.x_shape), output_dim=cfg["embed_dim"], **cnn)
     return posterior_nn(model=cfg["flow"], embedding_net=embedding, z_score_x="structured")
 
 
@@ -131,10 +132,8 @@ def build_model(task, cfg: dict):
 
 
 def build_npe(task, cfg: dict, device: str = "cpu", seed: int = 0, log_dir=None):
-    """sbi NPE object: the task's box prior and ``build_model``'s density estimator.
-
-    Training curves go to TensorBoard files in ``log_dir`` (default: a temporary folder; sbi's own
-    default would litter ./sbi-logs)."""
+    """sbi NPE object: the task's box prior and ``build_model``'s density estimator. Training curves go to
+    TensorBoard files in ``log_dir`` (default: a temporary folder; sbi's own default would litter ./sbi-logs)."""
     import tempfile
 
     import torch
@@ -149,10 +148,10 @@ def build_npe(task, cfg: dict, device: str = "cpu", seed: int = 0, log_dir=None)
 
 
 def train(npe, theta, x, cfg: dict, run=None):
-    """sbi's training loop on (theta, x): a 10 % validation split, early stopping after ``cfg["stop_after"]``
-    epochs without improvement, at most ``cfg["epochs"]`` epochs, the best-validation weights kept. One call
-    to convergence; only under --max-minutes (``run.max_minutes``) it runs in chunks of EPOCH_CHUNK epochs
-    (``resume_training``) and stops between chunks when the clock says. Returns the posterior."""
+    """sbi's training loop on (theta, x): a 10 % validation split, early stopping after ``cfg["stop_after"]`` epochs
+    without improvement, at most ``cfg["epochs"]`` epochs, the best-validation weights kept. One call to convergence;
+    only under --max-minutes it runs in chunks of EPOCH_CHUNK epochs (``resume_training``) and stops between chunks
+    when the clock says. Returns the posterior."""
     npe.append_simulations(theta, x)
     kwargs = dict(training_batch_size=cfg["batch"], learning_rate=cfg["lr"], stop_after_epochs=cfg["stop_after"],
                   show_train_summary=False)
@@ -231,21 +230,23 @@ def plot(task, pred, metrics, out: Path):
     from astrobench.metrics.sbi import tarp_curve  # the scorer's TARP curve (the reported ATC's)
     from sbi.analysis import pairplot, plot_tarp, sbc_rank_plot
 
-    ref = task.reference_samples(2000)
+    ref = [task.reference_samples(2000)[0]] if task.has_reference else []  # a simulator-only task: NPE alone
     limits = [[lo, hi] for lo, hi in zip(task.low, task.high)]
     with warnings.catch_warnings():  # sbi 0.27's kde panels: np.linspace on tensors (a NumPy 2 deprecation)
         warnings.simplefilter("ignore", DeprecationWarning)
-        fig, _ = pairplot([ref[0], pred["samples"][0][:2000]], limits=limits, labels=list(task.labels),
+        fig, _ = pairplot([*ref, pred["samples"][0][:2000]], limits=limits, labels=list(task.labels),
                           points=task.true_parameters()[:1], figsize=(8, 8),
                           upper="contour", diag="kde", fig_kwargs=dict(points_colors=["k"]))
-    fig.suptitle(f"{task.name}, observation 0: reference (blue) vs NPE (orange)")
+    fig.suptitle(f"{task.name}, observation 0: " + ("reference (blue) vs NPE (green)" if ref else "NPE"))
     fig.savefig(out / "corner_obs0.png", dpi=80)
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(range(len(metrics["c2st"])), metrics["c2st"], color="C1")
-    ax.axhline(0.5, color="k", lw=1)
-    ax.set(ylim=(0.4, 1.0), xlabel="observation", ylabel="C2ST", title=f"mean C2ST {metrics['c2st_mean']:.3f}")
+    key, label = ("c2st", "C2ST") if "c2st" in metrics else ("ppc_pvals", "posterior-predictive p")  # no reference
+    ax.bar(range(len(metrics[key])), metrics[key], color="C1")
+    ax.axhline(0.5 if key == "c2st" else 0.01, color="k", lw=1)
+    ax.set(ylim=(0.4, 1.0) if key == "c2st" else (0, 1), xlabel="observation", ylabel=label,
+           title=f"mean {label} {np.mean(metrics[key]):.3f}")
     fig.tight_layout()
-    fig.savefig(out / "c2st.png", dpi=80)
+    fig.savefig(out / f"{key.split('_')[0]}.png", dpi=80)
     s, th = torch.as_tensor(pred["calib_samples"]), torch.as_tensor(pred["calib_theta"])
     ranks = (s < th[None]).sum(0)
     fig, _ = sbc_rank_plot(ranks, s.shape[0], plot_type="hist", num_bins=20, parameter_labels=list(task.param_names))
@@ -304,6 +305,7 @@ def main(argv=None) -> int:
         check(cfg, args)
         run = baseline.start(args)  # seeds, --threads (torch; the JAX simulator keeps its own pool)
         task = get_task(args.dataset)
+        kind = embedding_kind(task)  # an x_shape build_model cannot embed: refused before any simulation
         t0, timing = time.perf_counter(), {}
         if not args.pretrained:
             theta, x = simulate_sharded(task, cfg["num_sims"], run.seed, run.acc)
@@ -327,7 +329,7 @@ def main(argv=None) -> int:
         if not args.pretrained:
             summary = npe.summary
             epochs = int(summary["epochs_trained"][-1])
-            config = dict(cfg, task=task.name, cnn=CNN[task.name], epochs_trained=epochs,
+            config = dict(cfg, task=task.name, cnn=cfg.get("cnn", CNN.get(kind)), epochs_trained=epochs,
                           converged=epochs < cfg["epochs"] and not run.stopped_by_clock,  # sbi's early stop
                           best_validation_loss=float(summary["best_validation_loss"][-1]),
                           training_loss_first_last=[float(summary["training_loss"][0]),
@@ -336,11 +338,9 @@ def main(argv=None) -> int:
             baseline.write_json(run.out / "npe_config.json", {**config, **run.record()})
         report = run.write_metrics("sbi", task.name, task.name, metrics, config, task_meta(task), PACKAGES,
                                    timing=timing)
-        m = report["metrics"]
-        print(f"{task.name}: C2ST {m['c2st_mean']:.3f} | SBC min KS p {m['sbc_ks_pval_min']:.3f} | TARP ATC "
-              f"{m['tarp_atc']:.3f} (KS p {m['tarp_ks_pval']:.3f}) | amortisation "
-              f"x{m['amortisation_ratio']:.0f} | {config['epochs_trained']} epochs"
-              f"{' (pretrained)' if args.pretrained else ''}, {report['seconds']} s -> {run.out}")
+        shown = " | ".join(f"{label} {metrics[k]:.4g}" for k, label in SUMMARY.items() if k in metrics)
+        print(f"{task.name}: {shown} | {config['epochs_trained']} epochs{' (pretrained)' if args.pretrained else ''}, "
+              f"{report['seconds']} s -> {run.out}")
     except baseline.ERRORS as err:
         return baseline.fail(SCRIPT, err)
     return 0

@@ -181,7 +181,8 @@ def score(pred: dict, task: str | None = None) -> dict:
         if theta.shape[1] != t.dim:
             raise ScoreInputError(f"'calib_theta' has shape {theta.shape}; "
                                   f"expected (M, {t.dim}) with M >= {MIN_CALIBRATION}")
-    timed = "seconds_per_observation" in pred and t.has_reference  # amortisation is relative to the reference's time
+    # amortisation: relative to the reference sampler's measured time (NUTS; sbibm's published files have none)
+    timed = "seconds_per_observation" in pred and t.has_reference and "seconds_per_observation" in t.reference_info()
     if "seconds_per_observation" in pred:
         sec = require(pred, "seconds_per_observation", ndim=0, kind="f")
         if not sec > 0:

@@ -1,0 +1,113 @@
+"""Bring your own simulator: a task defined here (a numpy simulator, no likelihood, no reference posterior) is
+registered, trained by sbi/npe.py in FAST mode and scored by `astrobench score`, by calibration (SBC, TARP) and
+posterior-predictive checks alone. Its posterior is known in closed form, so the scorer is also checked on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astrobench import cli
+from astrobench.metrics import ScoreInputError, score
+from astrobench.sim.sbi_tasks import get_task, names, register, unregister
+from astrobench.sim.sbi_tasks.base import BaseTask, NoLikelihoodError, observation_hash
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import npe
+
+SIGMA = 0.2
+
+
+class Shift(BaseTask):
+    """x = theta + SIGMA * N(0, 1) in plain numpy (not a GaussianTask: as far as the kit knows, no likelihood)."""
+
+    name = "test-shift"
+    param_names = ("a", "b")
+    labels = ("a", "b")
+    low = np.array([-2.0, -2.0], np.float32)
+    high = np.array([2.0, 2.0], np.float32)
+    x_shape = (2,)
+    observation_seed = 11
+
+    def simulator(self, theta, seed):
+        return theta + SIGMA * np.random.default_rng(seed).standard_normal(theta.shape)
+
+
+def exact_posterior(x, num, seed, scale=1.0, shift=0.0):
+    """(num, len(x), 2) samples of N(x + shift * SIGMA, (scale * SIGMA)^2) truncated to the box: the exact posterior
+    for scale 1, shift 0."""
+    from scipy.stats import truncnorm
+
+    loc, sd = x + shift * SIGMA, scale * SIGMA
+    a, b = (Shift.low - loc) / sd, (Shift.high - loc) / sd
+    return truncnorm.rvs(a, b, loc=loc, scale=sd, size=(num, *x.shape), random_state=seed).astype(np.float32)
+
+
+@pytest.fixture
+def shift_task():
+    register(Shift)
+    yield get_task("test-shift")
+    unregister("test-shift")
+
+
+def test_register_a_task(shift_task):
+    assert "test-shift" in names() and not shift_task.has_reference and not shift_task.has_likelihood
+    theta, x = shift_task.true_parameters(), shift_task.observations()  # simulated from observation_seed
+    assert theta.shape == (10, 2) and x.shape == (10, 2) and np.all(np.abs(theta) <= 2)
+    np.testing.assert_array_equal(x, get_task("test-shift").observations())
+    meta = npe.task_meta(shift_task)
+    assert meta["sha256"] == observation_hash(theta, x) and meta["version"] == meta["sha256"][:12]
+    assert npe.embedding_kind(shift_task) == "vector"
+    with pytest.raises(NoLikelihoodError, match="no tractable likelihood"):
+        shift_task.log_likelihood(theta[0], x[0])
+    with pytest.raises(ValueError, match="exists already"):
+        register(Shift)
+    with pytest.raises(ValueError, match="expected a subclass"):
+        register(object)
+
+
+def test_a_simulator_with_the_wrong_shape_is_one_line(shift_task):
+    class Bad(Shift):
+        name = "test-bad"
+
+        def simulator(self, theta, seed):
+            return np.zeros((len(theta), 3))
+
+    with pytest.raises(ValueError, match=r"shape \(4, 3\); expected \(4, 2\)"):
+        Bad().simulate(np.zeros((4, 2)))
+
+
+def _pred(task, **kw):
+    calib_theta = task.sample_prior(200, seed=3)
+    calib_x = task.simulate(calib_theta, seed=4)
+    return {"samples": exact_posterior(task.observations(), 1000, 1, **kw).transpose(1, 0, 2),
+            "calib_samples": exact_posterior(calib_x, 100, 2, **kw), "calib_theta": calib_theta}
+
+
+def test_without_reference_the_score_is_calibration_and_ppc(shift_task):
+    pred = _pred(shift_task)
+    with pytest.raises(ScoreInputError, match=r"no reference posterior.*expected keys calib_samples"):
+        score("sbi:test-shift", {"samples": pred["samples"]})
+    good = score("sbi:test-shift", pred)
+    assert "c2st_mean" not in good and "amortisation_ratio" not in good
+    assert not good["sbc_rejected"] and not good["tarp_rejected"] and good["ppc_pval_min"] > 0.01
+    narrow = score("sbi:test-shift", _pred(shift_task, scale=0.5))
+    assert narrow["sbc_rejected"] and narrow["tarp_rejected"]
+    off = score("sbi:test-shift", _pred(shift_task, shift=5.0))  # the predictive misses every observation
+    assert off["ppc_pval_min"] < 0.02 and max(off["ppc_pvals"]) < 0.05
+
+
+@pytest.mark.filterwarnings("ignore:torch.triangular_solve is deprecated")  # nflows, inside sbi
+def test_custom_simulator_end_to_end(shift_task, tmp_path):
+    out = tmp_path / "run"
+    assert npe.main(["--fast", "--task", "test-shift", "--num-sims", "500", "--epochs", "5", "--out", str(out)]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    m = report["metrics"]
+    assert report["task"] == "test-shift" and report["config"]["cnn"] is None  # a vector: no embedding
+    assert {"sbc_ks_pval_min", "tarp_ks_pval", "tarp_atc", "ppc_pvals"} <= set(m) and "c2st_mean" not in m
+    assert (out / "ppc.png").is_file() and (out / "corner_obs0.png").is_file()
+    assert cli.main(["score", "sbi:test-shift", str(out / "predictions.npz"), "--json", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text()) == json.loads(json.dumps(m))  # the baseline's numbers
