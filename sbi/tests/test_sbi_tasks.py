@@ -126,6 +126,17 @@ def test_two_moons_is_sbibm_s_simulator():
     assert task.reference_info()["sbibm_observation_seeds"][0] == 1000011
 
 
+def test_two_moons_file_matches_its_provenance_record():
+    import hashlib
+    import re
+
+    task = get_task("two_moons")
+    record = (task.reference_file.parent / "sbi_two_moons.md").read_text()
+    digest = hashlib.sha256(task.reference_file.read_bytes()).hexdigest()
+    assert re.search(r"sha256\*\* of `sbi_two_moons.npz`: `([0-9a-f]{64})`", record).group(1) == digest
+    assert task.reference_info()["sha256"] in record and "MIT" in record
+
+
 def test_a_task_without_likelihood_refuses_nuts_in_one_line():
     task = get_task("two_moons")
     for call in (lambda: task.log_likelihood(None, None), lambda: task.numpyro_model(None)):
