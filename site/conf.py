@@ -35,7 +35,9 @@ html_theme_options = {
     "home_page_in_toc": True,
     "show_toc_level": 2,
 }
-html_last_updated_fmt = None
+# the theme's mode when a visitor has none stored (left empty, the theme logs an error on a first visit); light: the
+# notebooks' figures have white backgrounds
+html_context = {"default_mode": "light"}
 exclude_patterns = []
 
 myst_enable_extensions = ["dollarmath", "colon_fence"]
@@ -46,6 +48,7 @@ nb_execution_cache_path = str(ROOT / "build" / "site" / "jupyter_cache")
 nb_execution_raise_on_error = True
 nb_execution_timeout = 600
 nb_merge_streams = True
+nb_output_stderr = "remove"  # progress bars and library warnings: noise on a static page (stdout and figures stay)
 suppress_warnings = ["myst.header"]  # READMEs jump heading levels as GitHub allows
 
 
