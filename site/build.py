@@ -198,7 +198,12 @@ def sphinx(src: Path, out: Path, execute_outputs: bool) -> None:
     """sphinx-build in its own process: its configuration and extensions load fresh on every build, and a caller's
     warning filters (pytest's "error") do not turn Sphinx's own deprecation notices into failures."""
     mode = "cache" if execute_outputs else "off"
-    args = ["-b", "html", "-c", str(HERE), "-d", str(BUILD / "doctrees" / mode), "-W", "--keep-going", "-q",
+    # doctrees per code key: Sphinx re-reads a page when its source changes, not when the cache's outputs for it do
+    doctrees = BUILD / "doctrees" / (cache_path().name if execute_outputs else mode)
+    for old in (BUILD / "doctrees").glob("*"):
+        if old.is_dir() and old.name != "off" and old != doctrees:
+            shutil.rmtree(old)
+    args = ["-b", "html", "-c", str(HERE), "-d", str(doctrees), "-W", "--keep-going", "-q",
             "-D", f"nb_execution_mode={mode}", "-D", f"nb_execution_cache_path={cache_path()}", str(src), str(out)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     if subprocess.run([sys.executable, "-m", "sphinx", *args], env=env).returncode != 0:
@@ -227,8 +232,8 @@ def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: P
     sphinx(BUILD / "src", out, execute_outputs)
     shutil.copy2(out / "README.html", out / "index.html")  # the home page where a web server looks for it
     (out / ".nojekyll").touch()  # GitHub Pages: serve _static/ and _images/ as they are
+    shutil.rmtree(out / "leaderboard", ignore_errors=True)  # an earlier build's board is not this build's
     if leaderboard is not None:
-        shutil.rmtree(out / "leaderboard", ignore_errors=True)
         shutil.copytree(leaderboard, out / "leaderboard")
     return {"executed": ran, "cache": cache_path() if execute_outputs else None, "out": out}
 

@@ -41,7 +41,7 @@ html_context = {"default_mode": "light"}
 exclude_patterns = []
 
 myst_enable_extensions = ["dollarmath", "colon_fence"]
-myst_heading_anchors = 3  # "README.md#leaderboard"-style links resolve to the heading
+myst_heading_anchors = 6  # "README.md#leaderboard"-style links resolve to any heading, as on GitHub
 # myst-nb: outputs from the cache build.py filled (by content hash); "off" for a build without outputs
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(ROOT / "build" / "site" / "jupyter_cache")

@@ -13,9 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "site"))
-_spec = importlib.util.spec_from_file_location("astrobench_site_build", ROOT / "site" / "build.py")
-site_build = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # registered: the pool pickles by name
-_spec.loader.exec_module(site_build)
+# site/build.py under a name of its own, registered once (this file may be imported twice: by pytest and by
+# test_site_browser.py), because the process pool pickles its worker function by module name
+site_build = sys.modules.get("astrobench_site_build")
+if site_build is None:
+    _spec = importlib.util.spec_from_file_location("astrobench_site_build", ROOT / "site" / "build.py")
+    site_build = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(site_build)
 
 
 def _notebook(path, *sources):
