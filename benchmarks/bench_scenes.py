@@ -1,4 +1,4 @@
-"""Benchmark the `galaxies-scenes` generator (figures quoted in its card).
+"""Benchmark the `galaxies` generator (figures quoted in its card).
 
     python benchmarks/bench_scenes.py [--json benchmarks/scenes.json]
 
@@ -30,11 +30,11 @@ def main(argv=None) -> int:
         from astrobench import data
 
         t0 = time.perf_counter()
-        train = data.load("galaxies-scenes", "train", fast=False)
+        train = data.load("galaxies", "train", fast=False)
         result["full_generate_s"] = round(time.perf_counter() - t0, 1)
         result["full_sizes"] = train.meta["sizes"]
         t0 = time.perf_counter()
-        again = data.load("galaxies-scenes", "train", fast=False)
+        again = data.load("galaxies", "train", fast=False)
         _ = float(again.images[-1].sum())  # touch the memory map
         result["cached_reload_s"] = round(time.perf_counter() - t0, 3)
         result["sha256"] = again.meta["sha256"]

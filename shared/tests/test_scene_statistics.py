@@ -1,6 +1,6 @@
-"""The simulated sky against published statistics (sources in the card data/cards/galaxies-scenes.md):
+"""The simulated sky against published statistics (sources in the card data/cards/galaxies.md):
 galaxy number counts (COSMOS2020, Weaver et al. 2022, Table 2, i band), the bright-neighbour rate that follows
-from the counts, and the scene truth and segmentation of `galaxies-scenes`."""
+from the counts, and the scene truth and segmentation of `galaxies`."""
 
 import numpy as np
 import pytest
@@ -32,7 +32,7 @@ def scenes(tmp_path_factory):
     old = os.environ.get("ASTROBENCH_DATA")
     os.environ["ASTROBENCH_DATA"] = str(tmp_path_factory.mktemp("cache"))
     try:
-        yield data.load("galaxies-scenes", "train", fast=True, progress=False)
+        yield data.load("galaxies", "train", fast=True, progress=False)
     finally:
         if old is None:
             os.environ.pop("ASTROBENCH_DATA")

@@ -46,7 +46,10 @@ def test_generators_are_deterministic():
     truth = superres_galaxies.draw_truth(4, seed=3)
     g1 = superres_galaxies.simulate(truth, seed=3, block=0, progress=False)
     g2 = superres_galaxies.simulate(truth, seed=3, block=0, progress=False)
-    assert all(np.array_equal(x, y) for x, y in zip(g1, g2, strict=True))
+    *arrays1, cols1 = g1
+    *arrays2, cols2 = g2
+    assert all(np.array_equal(x, y) for x, y in zip(arrays1, arrays2, strict=True))
+    assert all(np.array_equal(cols1[k], cols2[k], equal_nan=True) for k in cols1)
 
 
 def test_eh98_transfer_function_shape():

@@ -1,7 +1,8 @@
-"""The ``galaxies-anomaly`` dataset: ``galaxies`` stamps with injected instrumental and astrophysical anomalies.
+"""The ``galaxies-anomaly`` dataset: ``galaxies`` scenes with injected instrumental and astrophysical anomalies.
 
-Every image starts as a normal ``galaxies`` image (same SkyPy population, renderer, PSF and noise:
-:func:`astrobench.sim.galaxies.simulate`). A few are then altered, in exposure counts before the
+Every image starts as a normal ``galaxies`` scene (:func:`astrobench.sim.scene.simulate`: the target with its
+neighbours, background galaxies, unsaturated stars, knots and spiral arms, all of which are normal). A few are then
+altered, in exposure counts before the
 conversion to nanomaggies, by one of eight generators (parameters in :data:`PARAMS`, documented in
 the card ``data/cards/galaxies-anomaly.md``):
 
@@ -13,7 +14,9 @@ instrumental
   ``tracking_error``    the telescope drifts during one band's exposure: that band is trailed
 astrophysical
   ``lensed_arc``        the galaxy is a singular isothermal sphere lens: ray-shot background source
-  ``merger``            a second galaxy 1-4" away (a double nucleus at the small end)
+  ``merger``            a second galaxy 1-4" away (a double nucleus at the small end); chance projections of a
+                        neighbour at that distance also occur in normal scenes (``bright_neighbour_5as``), as on
+                        the sky: the hardest type to tell apart
   ``transient``         a supernova-like point source (the PSF) offset from the nucleus
 
 Astrophysical light gets its own Poisson noise; detector effects (cosmic rays, bad pixels,
@@ -29,16 +32,16 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import galaxies, render
+from . import galaxies, render, scene
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 NAME = "galaxies-anomaly"
 TYPES = ("satellite_trail", "cosmic_ray", "bad_pixels", "saturation_bleed", "tracking_error",
          "lensed_arc", "merger", "transient")
 INSTRUMENTAL = TYPES[:5]
 FRACTION = {"train": 0.01, "test": 0.04}  # unlabelled contamination in train; labelled anomalies in test
-# Full well in exposure counts (sky included): above the brightest normal galaxy's peak (~7.5e4
-# counts in z over the full set), so only injected stars saturate.
+# Full well in exposure counts (sky included): above the brightest normal galaxy's and star's peak (stars stop
+# at r = 17, ~5e4 counts in z), so only injected stars saturate.
 FULL_WELL = 1.0e5
 PARAMS = {
     "satellite_trail": {"peak_snr_r": (3.0, 30.0), "width_sigma_px": (0.8, 2.0), "max_offset_px": 20,
@@ -63,7 +66,7 @@ NPIX = galaxies.NPIX
 
 
 def config() -> dict:
-    base = galaxies.config()
+    base = scene.config()
     base.update(base_dataset="galaxies", types=list(TYPES), instrumental=list(INSTRUMENTAL),
                 fraction=FRACTION, params=PARAMS,
                 labels="test truth only: is_anomaly, anomaly_type, anomaly_code (0 = normal), anomaly_snr")
@@ -307,7 +310,7 @@ GENERATORS = {name: globals()[name] for name in TYPES}
 def inject(kind: str, image: np.ndarray, row: dict, rng, companion: dict | None = None):
     """Apply anomaly ``kind`` to one image (3, 64, 64) in nanomaggies; returns (new image, matched-filter S/N)."""
     fs = galaxies.flux_scale()
-    sky = galaxies.sky_counts()
+    sky = scene.sky_counts()
     counts = np.asarray(image, dtype=np.float64) / fs
     new, signal = GENERATORS[kind](counts, row, rng, sky, companion=companion)
     var = sky[:, None, None] + np.maximum(counts, 0.0)
@@ -345,7 +348,8 @@ def generate(sizes: dict, seed: int, progress: bool = True) -> dict:
     for block, (split, n) in enumerate(sizes.items()):
         rows = {k: v[start : start + n] for k, v in pop.items()}
         rows["id"] = np.arange(n, dtype=np.int64)
-        images, _ = galaxies.simulate(rows, seed, block, progress=progress)
+        images, _, _, cols = scene.simulate(rows, seed, block, progress=progress)
+        rows.update(cols)
         rng = np.random.default_rng([seed, block, 4242])
         codes = plan(n, FRACTION[split], rows["is_red"], rng)
         snr = np.zeros(n)
@@ -375,7 +379,7 @@ def _spec():
     return SimulatedSpec(
         name=NAME,
         version=VERSION,
-        description="galaxies stamps with 8 injected anomaly types (satellite trails, cosmic rays, bad pixels, "
+        description="galaxies scenes with 8 injected anomaly types (satellite trails, cosmic rays, bad pixels, "
                     "saturation bleed, tracking errors, lensed arcs, mergers, transients); labels in test only",
         tracks=("anomaly",),
         sizes={"full": {"train": 20000, "test": 10000}, "fast": {"train": 800, "test": 400}},

@@ -1,4 +1,6 @@
-"""The ``galaxies`` dataset: a SkyPy population rendered as DECam g, r, z stamps with paired spectra.
+"""The galaxy population and its isolated stamps (``galaxies-isolated``, the teaching variant): a SkyPy population
+rendered as DECam g, r, z stamps, one galaxy each, with paired spectra. The default ``galaxies`` set puts the same
+targets in survey-like scenes (``scene.py``).
 
 Physics, step by step (every choice is recorded in the dataset card, ``data/cards/galaxies.md``):
 
@@ -93,9 +95,9 @@ def flux_scale() -> float:
     return 10 ** (-0.4 * (EXPOSURE_ZP - IMAGE_ZP))
 
 
-def sky_counts() -> np.ndarray:
+def sky_counts(sky_mag_arcsec2=SKY_MAG_ARCSEC2) -> np.ndarray:
     """Sky level per pixel, in exposure counts, for g, r, z."""
-    sky_mag_pixel = SKY_MAG_ARCSEC2 - 2.5 * math.log10(PIXEL_SCALE**2)
+    sky_mag_pixel = np.asarray(sky_mag_arcsec2) - 2.5 * math.log10(PIXEL_SCALE**2)
     return 10 ** (-0.4 * (sky_mag_pixel - EXPOSURE_ZP))
 
 
@@ -306,11 +308,11 @@ def _spec():
     from ..data.registry import SimulatedSpec
 
     return SimulatedSpec(
-        name="galaxies",
+        name="galaxies-isolated",
         version=VERSION,
-        description="SkyPy galaxy population as DECam g,r,z 64x64 images (bulge+disk, Moffat PSF, sky+Poisson "
-                    "noise) with paired 3600-9800 A spectra and a truth table",
-        tracks=("generative", "multimodal", "anomaly", "superres", "sbi"),
+        description="Teaching variant of galaxies: one isolated SkyPy galaxy per DECam g,r,z 64x64 stamp "
+                    "(bulge+disk, Moffat PSF, sky+Poisson noise) with paired 3600-9800 A spectra and a truth table",
+        tracks=("generative", "multimodal"),
         sizes={"full": {"train": 20000, "test": 2000}, "fast": {"train": 800, "test": 200}},
         generate=generate,
         config=config,

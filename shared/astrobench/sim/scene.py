@@ -46,6 +46,27 @@ KNOTS = dict(n=(8, 30), frac_r=(0.1, 0.3), colour=(1.4, 1.0, 0.6))  # share of d
 ARMS = dict(n_points=96, frac_r=(0.2, 0.4), colour=(1.2, 1.0, 0.85), pitch_deg=(10.0, 30.0), width=0.15)
 
 
+SURVEY = "DES"  # galcheat's DECam entry: the published sky brightness per band
+
+
+def sky_mag_arcsec2() -> np.ndarray:
+    """Dark-sky brightness (AB mag / arcsec^2) in g, r, z from galcheat's DES survey parameters."""
+    from galcheat import get_survey
+
+    survey = get_survey(SURVEY)
+    return np.array([survey.get_filter(b).sky_brightness.value for b in galaxies.BANDS])
+
+
+def sky_counts() -> np.ndarray:
+    """Scene background per pixel in exposure counts (g, r, z)."""
+    return galaxies.sky_counts(sky_mag_arcsec2())
+
+
+def sky_sigma() -> np.ndarray:
+    """Scene background noise per pixel in nanomaggies (g, r, z)."""
+    return np.sqrt(sky_counts()) * galaxies.flux_scale()
+
+
 # ---------------------------------------------------------------- who has what
 
 
@@ -221,102 +242,154 @@ def _paste(stamps, images, owner, shift):
             stamps[s, :, y0:y1, x0:x1] += img[:, y0 - iy : y1 - iy, x0 - ix : x1 - ix]
 
 
-def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 256):
-    """Noiseless scenes in exposure counts (N, 3, 64, 64) around the target galaxies ``truth`` (their stamps'
-    PSF, the same for every object in a stamp), the segmentation map (N, 64, 64) uint8 (0 sky, 1 target,
-    2... the others, by brightest contribution above the r-band sky sigma) and the scene truth columns."""
+def decam_view(truth: dict) -> dict:
+    """How ``galaxies`` observes a scene: DECam pixels, each stamp's own seeing (truth columns), exposure counts at
+    ``galaxies.EXPOSURE_ZP``; segmentation threshold 1 sky sigma in r."""
+    return {"pixel": galaxies.PIXEL_SCALE, "npix": galaxies.NPIX, "oversample": 1, "flux": 1.0,
+            "psf_arcsec": np.stack([truth[f"psf_fwhm_{b}"] for b in galaxies.BANDS], axis=1),
+            "seg_threshold": float(np.sqrt(sky_counts()[1]))}
+
+
+def _in_view(params: dict, sub, view: dict, psf_arcsec, dx=None, dy=None):
+    """``galaxies.render_params`` (DECam pixels, ZP 31 counts) on a view's render grid (its pixel / oversample) and
+    exposure; ``dx, dy`` (grid pixels) replace the scaled offsets when given."""
+    s = galaxies.PIXEL_SCALE * view["oversample"] / view["pixel"]
+    p = {**params, "hlr_bulge": params["hlr_bulge"] * s, "hlr_disk": params["hlr_disk"] * s,
+         "flux_bulge": params["flux_bulge"] * view["flux"], "flux_disk": params["flux_disk"] * view["flux"],
+         "psf_fwhm": psf_arcsec * view["oversample"] / view["pixel"],
+         "dx": params["dx"] * s if dx is None else dx, "dy": params["dy"] * s if dy is None else dy}
+    if sub is not None:
+        sub = {**sub, "pos": sub["pos"] * s, "arm_sigma": sub["arm_sigma"] * s}
+    return p, sub
+
+
+def _star_params(table, rows) -> dict:
+    mags = np.stack([table["mag_g"][rows], table["mag_r"][rows], table["mag_z"][rows]], axis=1)
+    zero = np.zeros(len(rows))
+    return dict(flux_bulge=np.zeros_like(mags), flux_disk=10 ** (-0.4 * (mags - galaxies.EXPOSURE_ZP)),
+                hlr_bulge=zero, hlr_disk=zero, g1=zero, g2=zero, dx=zero, dy=zero)
+
+
+def _bin(counts, factor: int):
+    if factor == 1:
+        return counts
+    n = counts.shape[-1] // factor
+    return counts.reshape(*counts.shape[:-2], n, factor, n, factor).sum(axis=(-3, -1))
+
+
+def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 256, views=None):
+    """Noiseless scenes around the target galaxies ``truth``, one array (N, 3, npix, npix) of counts per view
+    (default: ``decam_view``; every object of a stamp shares the stamp's PSF), the segmentation map (N, npix, npix)
+    uint8 of the first view (0 sky, 1 target, 2... the others, by brightest contribution above its
+    ``seg_threshold``), the scene truth columns (positions in the first view's pixels) and, per view, the target's
+    own noiseless counts in the stamp (N, 3). The objects and their substructure are drawn once, so all views show
+    the same sky."""
     from tqdm.auto import tqdm
 
-    n, npix, scale = len(truth["z"]), galaxies.NPIX, galaxies.PIXEL_SCALE
+    views = [decam_view(truth)] if views is None else views
+    n = len(truth["z"])
     rng = np.random.default_rng([seed, block, 7])
-    half = npix / 2 + MARGIN
-    area = (2 * half * scale / 3600.0) ** 2  # deg^2 per stamp, margin included
+    v0 = views[0]
+    half = v0["npix"] * v0["pixel"] / 2 + MARGIN * galaxies.PIXEL_SCALE  # arcsec: the stamp and a margin around it
+    area = (2 * half / 3600.0) ** 2  # deg^2 per stamp
     field = galaxies.draw_field(area * n, galaxies.MAG_LIMIT_R + NEIGHBOUR_DEPTH, seed * 1000 + block + 1)
     field["owner"] = rng.integers(0, n, len(field["z"]))
     stars = draw_stars(n, area, rng)
     stars["owner"] = stars.pop("stamp")
-    counts = np.empty((n, 3, npix, npix), np.float32)
-    seg = np.zeros((n, npix, npix), np.uint8)
-    threshold = float(np.sqrt(galaxies.sky_counts()[1]))  # 1 sky sigma in r, counts
+    out = [np.empty((n, 3, v["npix"], v["npix"]), np.float32) for v in views]
+    target_flux = [np.empty((n, 3)) for _ in views]
+    npix0 = v0["npix"]
+    seg = np.zeros((n, npix0, npix0), np.uint8)
     cols = {c: np.zeros(n) for c in SCENE_COLUMNS}
     cols["star_x"][:], cols["star_y"][:], cols["star_mag_r"][:] = np.nan, np.nan, np.nan
     sub = substructure(truth, rng)
     cols["has_knots"], cols["has_arms"] = sub["has_knots"].astype(float), sub["has_arms"].astype(float)
-    objects = []  # (kind, rows of its table, owner stamps, positions in pixels from the stamp centre)
+    objects = []  # (kind, table, positions in arcsec from the stamp centre)
     for kind, table in (("galaxy", field), ("star", stars)):
-        pos = rng.uniform(-half, half, (len(table["owner"]), 2))
-        objects.append((kind, table, pos))
+        objects.append((kind, table, rng.uniform(-half, half, (len(table["owner"]), 2))))
     with tqdm(total=n, desc="rendering scenes", unit="scene", disable=not progress) as bar:
         for i0 in range(0, n, chunk):
             idx = np.arange(i0, min(n, i0 + chunk))
             rows = {k: v[idx] for k, v in truth.items()}
-            target = render_with_points(galaxies.render_params(rows), {k: (v[idx] if np.ndim(v) else v)
-                                                                       for k, v in sub.items()})
-            others = np.zeros_like(target)
-            best = np.where(target[:, 1] > threshold, target[:, 1], 0.0)
-            seg[idx] = (best > 0).astype(np.uint8)
-            next_id = np.full(len(idx), 2)
+            rsub = {k: (v[idx] if np.ndim(v) else v) for k, v in sub.items()}
+            drawn = []  # (kind, table, rows, stamps of the chunk, params, substructure)
             for kind, table, pos in objects:
-                mine = np.flatnonzero((table["owner"] >= i0) & (table["owner"] < idx[-1] + 1))
-                if not len(mine):
-                    continue
-                local = table["owner"][mine] - i0
-                shift = np.round(pos[mine]).astype(int)
-                frac = pos[mine] - shift
-                psf = galaxies.render_params(rows)["psf_fwhm"][local]
-                if kind == "galaxy":
+                mine = np.flatnonzero((table["owner"] >= i0) & (table["owner"] <= idx[-1]))
+                if len(mine):
                     t = {k: v[mine] for k, v in table.items() if k != "owner"}
-                    p = dict(galaxies.render_params(t), psf_fwhm=psf, dx=frac[:, 0], dy=frac[:, 1])
-                    imgs = render_with_points(p, substructure(t, rng))
-                else:
-                    mags = np.stack([table["mag_g"][mine], table["mag_r"][mine], table["mag_z"][mine]], axis=1)
-                    zero = np.zeros(len(mine))
-                    p = dict(flux_bulge=np.zeros_like(mags), flux_disk=10 ** (-0.4 * (mags - galaxies.EXPOSURE_ZP)),
-                             hlr_bulge=zero, hlr_disk=zero, g1=zero, g2=zero, psf_fwhm=psf, dx=frac[:, 0],
-                             dy=frac[:, 1])
-                    imgs = render_with_points(p)
-                one = np.zeros((1, 3, npix, npix))
-                for j, (s, sh) in enumerate(zip(local, shift)):
-                    one[:] = 0.0
-                    _paste(one, imgs[j : j + 1], [0], [sh])
-                    others[s] += one[0]
-                    r = one[0, 1]
-                    take = (r > threshold) & (r > best[s])
-                    seg[idx[s]][take] = min(next_id[s], 255)
-                    best[s][take] = r[take]
-                    next_id[s] += 1
-                inside = np.all(np.abs(pos[mine]) < npix / 2, axis=1)
-                g = idx[local]
-                if kind == "galaxy":
-                    np.add.at(cols["n_neighbours"], g[inside], 1)
-                    near = np.hypot(*pos[mine].T) * scale < 5.0
-                    bright = table["mag_r"][mine] < truth["mag_r"][g] + 2.0
-                    cols["bright_neighbour_5as"][g[near & bright]] = 1
-                else:
-                    np.add.at(cols["n_stars"], g[inside], 1)
-                    for k in np.flatnonzero(inside):  # the brightest star of a stamp goes in the truth
-                        s = g[k]
-                        if not table["mag_r"][mine[k]] >= cols["star_mag_r"][s]:  # (NaN compares False)
-                            cols["star_mag_r"][s] = table["mag_r"][mine[k]]
-                            cols["star_x"][s], cols["star_y"][s] = pos[mine[k]] + (npix - 1) / 2
-            t_r, o_r = target[:, 1], others[:, 1]
-            cols["blendedness"][idx] = 1 - (t_r**2).sum((1, 2)) / np.maximum((t_r * (t_r + o_r)).sum((1, 2)), 1e-30)
-            counts[idx] = target + others
+                    params = galaxies.render_params(t) if kind == "galaxy" else _star_params(table, mine)
+                    drawn.append((kind, table, pos, mine, table["owner"][mine] - i0, params,
+                                  substructure(t, rng) if kind == "galaxy" else None))
+            for v_i, view in enumerate(views):
+                f = view["oversample"]
+                grid = view["npix"] * f
+                psf = view["psf_arcsec"][idx]
+                target = render_with_points(*_in_view(galaxies.render_params(rows), rsub, view, psf), npix=grid)
+                scene_counts = target.copy()
+                target_flux[v_i][idx] = target.sum(axis=(2, 3))
+                if v_i == 0:
+                    t_r = _bin(target[:, 1], f)
+                    best = np.where(t_r > view["seg_threshold"], t_r, 0.0)
+                    seg[idx] = (best > 0).astype(np.uint8)
+                    next_id = np.full(len(idx), 2)
+                for kind, table, pos, mine, local, params, osub in drawn:
+                    at = pos[mine] / (view["pixel"] / f)  # render-grid pixels
+                    shift = np.round(at).astype(int)
+                    p, s = _in_view(params, osub, view, psf[local], dx=at[:, 0] - shift[:, 0],
+                                    dy=at[:, 1] - shift[:, 1])
+                    imgs = render_with_points(p, s, npix=grid)
+                    one = np.zeros((1, 3, grid, grid))
+                    for j, (st, sh) in enumerate(zip(local, shift)):
+                        one[:] = 0.0
+                        _paste(one, imgs[j : j + 1], [0], [sh])
+                        scene_counts[st] += one[0]
+                        if v_i == 0:
+                            r = _bin(one[0, 1], f)
+                            take = (r > view["seg_threshold"]) & (r > best[st])
+                            seg[idx[st]][take] = min(next_id[st], 255)
+                            best[st][take] = r[take]
+                            next_id[st] += 1
+                    if v_i == 0:
+                        _scene_columns(cols, kind, table, pos[mine] / view["pixel"], mine, idx[local], truth,
+                                       view["npix"], view["pixel"])
+                if v_i == 0:
+                    t_r, o_r = target[:, 1], scene_counts[:, 1] - target[:, 1]
+                    cols["blendedness"][idx] = 1 - (t_r**2).sum((1, 2)) / np.maximum((t_r * (t_r + o_r)).sum((1, 2)),
+                                                                                      1e-30)
+                out[v_i][idx] = _bin(scene_counts, f)
             bar.update(len(idx))
     cols["has_star"] = (cols["n_stars"] > 0).astype(float)
     for c in ("n_neighbours", "n_stars"):
         cols[c] = cols[c].astype(np.int16)
     for c in ("bright_neighbour_5as", "has_knots", "has_arms", "has_star"):
         cols[c] = cols[c].astype(np.int8)
-    return counts, seg, cols
+    return out, seg, cols, target_flux
+
+
+def _scene_columns(cols, kind, table, pos, mine, stamps, truth, npix, pixel):
+    """Count the objects whose centre falls in the stamp; flag bright neighbours within 5 arcsec; keep the
+    brightest star's position (``pos`` in the first view's pixels from the stamp centre)."""
+    inside = np.all(np.abs(pos) < npix / 2, axis=1)
+    if kind == "galaxy":
+        np.add.at(cols["n_neighbours"], stamps[inside], 1)
+        near = np.hypot(*pos.T) * pixel < 5.0
+        bright = table["mag_r"][mine] < truth["mag_r"][stamps] + 2.0
+        cols["bright_neighbour_5as"][stamps[near & bright]] = 1
+        return
+    np.add.at(cols["n_stars"], stamps[inside], 1)
+    for k in np.flatnonzero(inside):  # the brightest star of a stamp goes in the truth
+        s = stamps[k]
+        if not table["mag_r"][mine[k]] >= cols["star_mag_r"][s]:  # (NaN compares False)
+            cols["star_mag_r"][s] = table["mag_r"][mine[k]]
+            cols["star_x"][s], cols["star_y"][s] = pos[k] + (npix - 1) / 2
 
 
 def simulate(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 2048):
     """Scenes with noise in nanomaggies (N, 3, 64, 64) float32, the target's spectra (N, 512) float32, the
     segmentation maps (N, 64, 64) uint8 and the scene truth columns. The noise model is ``galaxies``': sky plus
     Poisson from every source in the scene; the spectrum is the target galaxy's alone."""
-    images, seg, cols = compose(truth, seed, block, progress)
-    sky = galaxies.sky_counts()[None, :, None, None]
+    (images,), seg, cols, _ = compose(truth, seed, block, progress)
+    sky = sky_counts()[None, :, None, None]
     spectra = np.empty((len(images), len(galaxies.SPEC_WAVE)), np.float32)
     for i0 in range(0, len(images), chunk):  # in place, in chunks: the full split is 1 GB of float32
         rng = np.random.default_rng([seed, block, 8, i0 // chunk])
@@ -346,7 +419,8 @@ def generate(sizes: dict, seed: int, progress: bool = True) -> dict:
 
 
 def config() -> dict:
-    return {**galaxies.config(), "scene": {
+    return {**galaxies.config(), "sky_mag_arcsec2": sky_mag_arcsec2().tolist(), "sky_sigma": sky_sigma().tolist(),
+            "sky_source": f"galcheat {SURVEY} sky brightness per band (dark sky)", "scene": {
         "neighbours": f"the galaxies population to r < {galaxies.MAG_LIMIT_R + NEIGHBOUR_DEPTH}, Poisson-placed "
                       f"in the stamp and a {MARGIN}-pixel margin (no clustering)",
         "stars": f"Bahcall & Soneira (1980) eq. B1 V-band counts at (l, b) = {FIELD_LB}, {STAR_BRIGHT} <= r < "
@@ -364,9 +438,10 @@ def _spec():
     from ..data.registry import SimulatedSpec
 
     return SimulatedSpec(
-        name="galaxies-scenes", version=VERSION,
-        description="The galaxies targets in survey-like scenes: neighbours and background galaxies, stars, "
-                    "star-forming knots and spiral arms, segmentation map and scene truth",
+        name="galaxies", version=VERSION,
+        description="SkyPy galaxies in survey-like DECam g,r,z 64x64 scenes (neighbours and background galaxies, "
+                    "stars, star-forming knots, spiral arms; Moffat PSF, galcheat DES sky, sky+Poisson noise) with "
+                    "the target's 3600-9800 A spectrum, a segmentation map and a truth table",
         tracks=("generative", "multimodal", "anomaly", "superres"),
         sizes={"full": {"train": 20000, "test": 2000}, "fast": {"train": 800, "test": 200}},
         generate=generate, config=config)

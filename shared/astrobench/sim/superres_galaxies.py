@@ -1,8 +1,8 @@
 """Paired space-like / ground-like galaxy images for x4 super-resolution (``superres-galaxies``).
 
-The objects are the ``galaxies`` population (SkyPy, ``galaxies.draw_population``); each is
-rendered twice with the same batched Fourier renderer (``render.render``), over the same
-9.6" x 9.6" field:
+The targets are the ``galaxies`` population (SkyPy, ``galaxies.draw_population``) in ``galaxies``-like scenes
+(neighbours, background galaxies, stars, knots and arms: ``scene.compose``); each scene is drawn once and
+rendered twice with the same batched Fourier renderer, over the same 9.6" x 9.6" field:
 
 * HR, space-like: 64 x 64 pixels of 0.15", a sharp Moffat PSF (FWHM 0.25", ~1.7 pixels, like
   Euclid VIS's 0.17" on 0.1" pixels), a dark space sky and a deep exposure (low noise);
@@ -24,11 +24,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from . import galaxies, render
+from . import galaxies, render, scene
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 FACTOR = 4
 NPIX_HR, NPIX_LR = 64, 16
 PIXEL_HR, PIXEL_LR = 0.15, 0.6  # arcsec / pixel
@@ -68,24 +67,20 @@ def config() -> dict:
         "units": "nanomaggies per pixel (AB zero point 22.5), sky-subtracted", "extensive": True,
         "channels": list(galaxies.BANDS), "population": "astrobench.sim.galaxies.draw_population (r < 21)",
         "noise": "Gaussian approximation of Poisson noise from sky + source", "oversample": OVERSAMPLE,
+        "scene": scene.config()["scene"],
     }
 
 
-def _params(truth: dict, pixel: float, psf_fwhm_arcsec: np.ndarray, zp: float) -> dict:
-    """``galaxies.render_params`` re-expressed for another pixel scale, PSF and exposure."""
-    n = len(truth["z"])
-    p = galaxies.render_params({**truth, **{f"psf_fwhm_{b}": np.ones(n) for b in galaxies.BANDS}})
-    to_pix = galaxies.PIXEL_SCALE / pixel  # render_params lengths are in DECam pixels
-    flux = 10 ** (0.4 * (zp - galaxies.EXPOSURE_ZP))
-    return {**p, "flux_bulge": p["flux_bulge"] * flux, "flux_disk": p["flux_disk"] * flux,
-            "hlr_bulge": p["hlr_bulge"] * to_pix, "hlr_disk": p["hlr_disk"] * to_pix,
-            "dx": p["dx"] * to_pix, "dy": p["dy"] * to_pix, "psf_fwhm": psf_fwhm_arcsec / pixel}
-
-
-def _render(params: dict, npix: int) -> np.ndarray:
-    """Noiseless (B, 3, npix, npix) counts: rendered OVERSAMPLE x finer, then summed over sub-pixels."""
-    fine = render.render(params, npix=npix * OVERSAMPLE)
-    return fine.reshape(*fine.shape[:2], npix, OVERSAMPLE, npix, OVERSAMPLE).sum(axis=(3, 5))
+def _view(rows: dict, which: str) -> dict:
+    """The HR or LR observation of a scene for ``scene.compose``: pixel, size, oversampling, exposure, PSF."""
+    m = len(rows["z"])
+    if which == "hr":
+        return {"pixel": PIXEL_HR, "npix": NPIX_HR, "oversample": OVERSAMPLE, "flux": 10 ** (0.4 * (ZP_HR - ZP_LR)),
+                "psf_arcsec": np.full((m, 3), PSF_FWHM_HR),
+                "seg_threshold": float(np.sqrt(_sky_counts(SKY_HR_MAG_ARCSEC2, PIXEL_HR, ZP_HR)[1]))}
+    return {"pixel": PIXEL_LR, "npix": NPIX_LR, "oversample": OVERSAMPLE, "flux": 1.0,
+            "psf_arcsec": np.stack([rows[f"psf_fwhm_lr_{b}"] for b in galaxies.BANDS], axis=1),
+            "seg_threshold": float(np.sqrt(_sky_counts(SKY_LR_MAG_ARCSEC2, PIXEL_LR, ZP_LR)[1]))}
 
 
 def _observe(counts: np.ndarray, sky_counts: np.ndarray, zp: float, rng) -> np.ndarray:
@@ -95,27 +90,21 @@ def _observe(counts: np.ndarray, sky_counts: np.ndarray, zp: float, rng) -> np.n
 
 
 def simulate(truth: dict, seed: int, block: int, progress: bool = True):
-    """HR (N, 3, 64, 64) and LR (N, 3, 16, 16) float32 images and noiseless stamp fluxes (N, 3)."""
+    """HR (N, 3, 64, 64) and LR (N, 3, 16, 16) float32 images of the same scenes, the target galaxy's noiseless
+    flux inside each stamp (N, 3) in HR and LR, and the scene truth columns (positions in HR pixels)."""
     n = len(truth["z"])
-    hr = np.empty((n, 3, NPIX_HR, NPIX_HR), np.float32)
-    lr = np.empty((n, 3, NPIX_LR, NPIX_LR), np.float32)
-    flux_hr, flux_lr = np.empty((n, 3)), np.empty((n, 3))
+    rows = {**truth, **{f"psf_fwhm_{b}": np.ones(n) for b in galaxies.BANDS}}  # compose's DECam PSF is unused
+    (c_hr, c_lr), _, cols, (t_hr, t_lr) = scene.compose(rows, seed, block, progress=progress, chunk=CHUNK,
+                                                        views=[_view(rows, "hr"), _view(rows, "lr")])
+    flux_hr, flux_lr = t_hr * _to_nmgy(ZP_HR), t_lr * _to_nmgy(ZP_LR)
     sky_hr = _sky_counts(SKY_HR_MAG_ARCSEC2, PIXEL_HR, ZP_HR)
     sky_lr = _sky_counts(SKY_LR_MAG_ARCSEC2, PIXEL_LR, ZP_LR)
-    with tqdm(total=n, desc="rendering HR/LR pairs", unit="gal", disable=not progress) as bar:
-        for i0 in range(0, n, CHUNK):
-            rows = {k: v[i0 : i0 + CHUNK] for k, v in truth.items()}
-            m = len(rows["z"])
-            rng = np.random.default_rng([seed, block, i0 // CHUNK])
-            psf_lr = np.stack([rows[f"psf_fwhm_lr_{b}"] for b in galaxies.BANDS], axis=1)
-            c_hr = _render(_params(rows, PIXEL_HR / OVERSAMPLE, np.full((m, 3), PSF_FWHM_HR), ZP_HR), NPIX_HR)
-            c_lr = _render(_params(rows, PIXEL_LR / OVERSAMPLE, psf_lr, ZP_LR), NPIX_LR)
-            flux_hr[i0 : i0 + m] = c_hr.sum(axis=(2, 3)) * _to_nmgy(ZP_HR)
-            flux_lr[i0 : i0 + m] = c_lr.sum(axis=(2, 3)) * _to_nmgy(ZP_LR)
-            hr[i0 : i0 + m] = _observe(c_hr, sky_hr, ZP_HR, rng)
-            lr[i0 : i0 + m] = _observe(c_lr, sky_lr, ZP_LR, rng)
-            bar.update(m)
-    return hr, lr, flux_hr, flux_lr
+    hr, lr = np.empty_like(c_hr), np.empty_like(c_lr)
+    for i0 in range(0, n, CHUNK):
+        rng = np.random.default_rng([seed, block, i0 // CHUNK])
+        hr[i0 : i0 + CHUNK] = _observe(c_hr[i0 : i0 + CHUNK], sky_hr, ZP_HR, rng)
+        lr[i0 : i0 + CHUNK] = _observe(c_lr[i0 : i0 + CHUNK], sky_lr, ZP_LR, rng)
+    return hr, lr, flux_hr, flux_lr, cols
 
 
 def draw_truth(n: int, seed: int) -> dict:
@@ -133,13 +122,15 @@ def draw_truth(n: int, seed: int) -> dict:
 
 
 def generate(sizes: dict, seed: int, progress: bool = True) -> dict:
-    """{split: {"hr", "lr", "truth"}}; truth adds the noiseless stamp fluxes of HR and LR."""
+    """{split: {"hr", "lr", "truth"}}; truth adds the target's noiseless stamp fluxes in HR and LR (the
+    flux-conservation check) and the scene columns."""
     truth = draw_truth(sum(sizes.values()), seed)
     out, start = {}, 0
     for block, (split, n) in enumerate(sizes.items()):
         rows = {k: v[start : start + n] for k, v in truth.items()}
         rows["id"] = np.arange(n, dtype=np.int64)
-        hr, lr, flux_hr, flux_lr = simulate(rows, seed, block, progress=progress)
+        hr, lr, flux_hr, flux_lr, cols = simulate(rows, seed, block, progress=progress)
+        rows.update(cols)
         for i, b in enumerate(galaxies.BANDS):
             rows[f"stamp_flux_hr_{b}"] = flux_hr[:, i]
             rows[f"stamp_flux_lr_{b}"] = flux_lr[:, i]
