@@ -150,11 +150,17 @@ def dataset_pages() -> dict:
         head, _, rest = card.partition("\n")
         pages[f"datasets/{name}.md"] = (f"{head}\n\n{summary}{rest}" if head.startswith("# ")
                                         else f"# {name}\n\n{summary}{card}")
+    tasks = layout.task_cards()
+    for name, card in tasks.items():
+        pages[f"datasets/{name}.md"] = card
     pages["datasets/index.md"] = (
         "# Datasets\n\nEvery dataset of the kit loads with `astrobench.data.load(name, split)`; simulated ones are "
         "generated on first use, real ones are one checksummed download. Each card (`astrobench info NAME`) records "
         "provenance, generator parameters, splits, licence and citation.\n\n"
-        "| dataset | kind | tracks | what it is |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+        "| dataset | kind | tracks | what it is |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        + ("\nThe SBI track's tasks simulate on the fly (`astrobench.sim.sbi_tasks`); their cards record the "
+           "simulators, the fixed observations and the reference posteriors: "
+           + ", ".join(f"[{n}]({n}.md)" for n in tasks) + ".\n" if tasks else ""))
     return pages
 
 

@@ -66,7 +66,8 @@ def _toctrees(app, docname, source):
         listed = "\n".join(n.removesuffix(".ipynb") for n in layout.track_notebooks(track, relative=True))
         source[0] += f"\n\n```{{toctree}}\n:hidden:\n\n{listed}\n```\n"
     elif docname == "datasets/index":
-        source[0] += "\n\n```{toctree}\n:hidden:\n\n" + "\n".join(layout.datasets()) + "\n```\n"
+        cards = [*layout.datasets(), *layout.task_cards()]
+        source[0] += "\n\n```{toctree}\n:hidden:\n\n" + "\n".join(cards) + "\n```\n"
 
 
 def _link_outside_the_site(app, doctree):

@@ -40,3 +40,12 @@ def datasets() -> list:
     from astrobench import data
 
     return data.list()
+
+
+def task_cards() -> dict:
+    """Cards shipped beside the datasets' that belong to no dataset (the SBI tasks'): {name: markdown}."""
+    from importlib import resources
+
+    folder = resources.files("astrobench.data") / "cards"
+    names = sorted(f.name.removesuffix(".md") for f in folder.iterdir() if f.name.endswith(".md"))
+    return {n: (folder / f"{n}.md").read_text() for n in names if n not in datasets()}

@@ -108,3 +108,16 @@ def test_the_site_lists_every_notebook_that_make_test_would_run():
                  for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
     assert collected == set(site_layout.notebooks())
     assert json.loads((ROOT / site_layout.START).read_text())["cells"]
+
+
+def test_the_pages_workflow_publishes_what_the_build_writes():
+    import yaml
+
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "site.yml").read_text())
+    steps = flow["jobs"]["build"]["steps"]
+    assert any("python site/build.py" in s.get("run", "") for s in steps)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert ROOT / upload["with"]["path"] == site_build.BUILD / "html"  # build.py's default --out
+    assert flow[True]["push"]["branches"] == ["main"]  # yaml reads the key `on` as True
+    deploy = flow["jobs"]["deploy"]
+    assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@") and deploy["needs"] == "build"

@@ -108,6 +108,7 @@ def test_pages_of_the_kit(site):
         assert f"astrobench info {name}" in html
         sections = sum(line.startswith("## ") for line in data.info(name)["card"].splitlines())
         assert html.count("<h2>") >= sections, name  # the card's sections are on the page
+    assert all((site / "datasets" / f"{name}.html").is_file() for name in site_layout.task_cards())  # SBI tasks
     assert 'href="leaderboard/index.html"' in (site / "leaderboard.html").read_text()
     assert (site / "leaderboard" / "results.json").is_file()
 
