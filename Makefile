@@ -85,7 +85,7 @@ test: $(STAMP) $(ACTIONLINT)
 # "--leaderboard board" (a site from `astrobench leaderboard`), "--no-execute", "--jobs 1", "--force".
 SITE_ARGS ?=
 site: $(STAMP)
-	$(PY) -c "$(SITE_TOOLING)" 2>/dev/null || $(PY) -m pip install -e ".[$(EXTRAS),site]"
+	$(PY) -c "$(SITE_TOOLING)" 2>/dev/null || $(PY) -m pip install -e ".[all,site]"
 	$(PY) site/build.py $(SITE_ARGS)
 
 lab: $(STAMP)
