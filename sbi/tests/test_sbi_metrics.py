@@ -37,7 +37,7 @@ def _gaussian_posteriors(scale=1.0, shift=0.0, m=200, s=100, seed=0):
 
 def test_calibration_of_exact_posteriors_is_not_rejected():
     m = calibration(*_gaussian_posteriors())
-    assert not m["sbc_rejected"] and not m["tarp_rejected"]
+    assert not m["sbc_rejected"] and not m["tarp_rejected"] and not m["calibration_rejected"]
     assert m["sbc_ks_pval_min"] >= 0.01 and m["tarp_ks_pval"] >= 0.01 and abs(m["tarp_atc"]) < 0.05
     assert m["calibration_p_threshold"] == 0.01 and m["calibration_num_sims"] == 200
 
@@ -47,13 +47,21 @@ def test_calibration_of_exact_posteriors_is_not_rejected():
 def test_miscalibrated_width_is_rejected_by_sbc_and_tarp(scale, sign):
     m = calibration(*_gaussian_posteriors(scale=scale))
     assert m["sbc_rejected"] and m["sbc_ks_pval_min"] < 0.01
-    assert m["tarp_rejected"] and m["tarp_ks_pval"] < 0.01
+    assert m["tarp_rejected"] and m["tarp_ks_pval"] < 0.01 and m["calibration_rejected"]
     assert np.sign(m["tarp_atc"]) == sign  # ATC < 0: too narrow, > 0: too wide (sbi's convention)
 
 
 def test_biased_posterior_is_rejected():
     m = calibration(*_gaussian_posteriors(shift=0.5))  # half a posterior sd off, right width
     assert m["sbc_rejected"] and m["tarp_rejected"]
+
+
+def test_a_bias_in_one_parameter_of_five_fails_the_report():
+    # as the shipped lightcurve model does with t0: SBC's per-parameter ranks catch it, whatever TARP's joint test says
+    samples, theta = _gaussian_posteriors()
+    samples[..., 0] += 0.5 * np.sqrt(0.5)
+    m = calibration(samples, theta)
+    assert m["sbc_ks_pvals"][0] < 0.01 and min(m["sbc_ks_pvals"][1:]) >= 0.01 and m["calibration_rejected"]
 
 
 def test_tarp_grid_is_fixed_and_sbi_check_tarp_alone_cannot_reject():
