@@ -226,6 +226,7 @@ def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: P
         raise SiteError(f"--leaderboard {leaderboard}: no index.html; expected a site from `astrobench leaderboard`")
     ran = []
     if execute_outputs:
+        cache_path().mkdir(parents=True, exist_ok=True)
         cache = get_cache(cache_path())
         if force:
             cache.clear_cache()
