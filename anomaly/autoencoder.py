@@ -62,9 +62,28 @@ def noise_model(meta: dict):
     return sky_sigma, (flux_scale / sky_sigma).astype(np.float32)
 
 
-def to_sigma(images, sky_sigma) -> np.ndarray:
-    """Images in nanomaggies -> units of sky noise per band (a copy: datasets are read-only memmaps)."""
-    return np.asarray(images, dtype=np.float32) / sky_sigma[None, :, None, None]
+class SigmaImages:
+    """Images in units of sky noise per band, converted when indexed (``x[idx]``, ``x[a:b]``, ``x[i]``): a float32
+    copy of a whole split would hold as much memory as the split (1 GB for the full train set, Binder has 2 GB)."""
+
+    def __init__(self, images, sky_sigma):
+        self.images, self.sky = images, np.asarray(sky_sigma, dtype=np.float32)[None, :, None, None]
+        self.shape, self.dtype = (len(images), *images.shape[1:]), np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        if isinstance(idx, torch.Tensor):
+            idx = idx.numpy()
+        x = np.asarray(self.images[idx], dtype=np.float32)
+        return x / (self.sky if x.ndim == 4 else self.sky[0])
+
+
+def to_sigma(images, sky_sigma) -> SigmaImages:
+    """Images in nanomaggies -> units of sky noise per band, read batch by batch (datasets are read-only memmaps;
+    ``x[:]`` is the whole split as one array, when you want that copy)."""
+    return SigmaImages(images, sky_sigma)
 
 
 # ================================================================ MODEL SLOT: replace build_model with your own
@@ -141,7 +160,8 @@ def train(model, x_train, gain, cfg: dict, run=None, progress: bool = True) -> l
     run = run or baseline.local_run()
     acc, device = run.acc, run.acc.device
     g = torch.Generator().manual_seed(run.seed)
-    x_train, gain = torch.as_tensor(x_train), torch.as_tensor(gain, device=device)
+    x_train = x_train if isinstance(x_train, SigmaImages) else torch.as_tensor(x_train)
+    gain = torch.as_tensor(gain, device=device)
     opt = torch.optim.AdamW(model.to(device).parameters(), lr=cfg["lr"], weight_decay=1e-4)
     loader = baseline.epoch_batches(acc, len(x_train), cfg["batch"], g, name="autoencoder")
     model, opt = acc.prepare(model, opt)
@@ -154,7 +174,7 @@ def train(model, x_train, gain, cfg: dict, run=None, progress: bool = True) -> l
         for idx in loader:
             for group in opt.param_groups:
                 group["lr"] = lr_at(len(history), steps, cfg["lr"], cfg["warmup"])
-            xb = x_train[idx].to(device)
+            xb = torch.as_tensor(x_train[idx]).to(device)
             for dim in (-1, -2):  # random flips: the sky has no preferred orientation
                 xb = xb.flip(dim) if torch.rand(1, generator=flips).item() < 0.5 else xb
             with acc.accumulate(model):
@@ -189,13 +209,19 @@ def scores(model, x, gain):
 
 
 @torch.no_grad()
-def evaluate(model, x, gain, device="cpu", batch: int = 256):
-    """Per image: mean chi^2 score, latent vector, reconstruction (sky-sigma units), top-pixel chi^2 score."""
+def evaluate(model, x, gain, device="cpu", batch: int = 256, recon: bool = True):
+    """Per image: mean chi^2 score, latent vector, reconstruction (sky-sigma units), top-pixel chi^2 score, batch by
+    batch. ``recon=False`` keeps no reconstruction (None in its place): one per image is as large as the input."""
     gain = torch.as_tensor(gain, device=device)
     model.to(device).eval()
-    parts = [scores(model, torch.as_tensor(x[i : i + batch]).to(device), gain) for i in range(0, len(x), batch)]
-    score, top, recon, z = (torch.cat([p[k].cpu() for p in parts]).numpy() for k in range(4))
-    return score, z, recon, top
+    keep = (0, 1, 2, 3) if recon else (0, 1, 3)
+    parts = {k: [] for k in keep}
+    for i in range(0, len(x), batch):
+        out = scores(model, torch.as_tensor(x[i : i + batch]).to(device), gain)
+        for k in keep:
+            parts[k].append(out[k].cpu())
+    score, top, z = (torch.cat(parts[k]).numpy() for k in (0, 1, 3))
+    return score, z, (torch.cat(parts[2]).numpy() if recon else None), top
 
 
 class EdgeScorer(nn.Module):
@@ -246,7 +272,9 @@ def pca_features(x_train, x_test, seed: int, n: int = PCA_COMPONENTS):
     flat = lambda x: np.arcsinh(x / STRETCH).reshape(len(x), -1)
     rows = np.random.default_rng(seed).permutation(len(x_train))[:PCA_FIT_MAX]
     pca = PCA(n_components=n, random_state=seed).fit(flat(x_train[rows]))
-    return pca.transform(flat(x_train)), pca.transform(flat(x_test))
+    step = 2048  # transform in chunks: no stretched copy of a whole split
+    project = lambda x: np.concatenate([pca.transform(flat(x[i : i + step])) for i in range(0, len(x), step)])
+    return project(x_train), project(x_test)
 
 
 def gallery(images, scores, types, path=None, k: int = 32, sky_sigma=None):
@@ -311,8 +339,8 @@ def main(argv=None) -> int:
         if not run.is_main:
             return 0
         x_test = to_sigma(test_ds.images, sky_sigma)
-        s_test, z_test, _, top_test = evaluate(model, x_test, gain, run.acc.device)
-        z_train = evaluate(model, x_train, gain, run.acc.device)[1]
+        s_test, z_test, _, top_test = evaluate(model, x_test, gain, run.acc.device, recon=False)
+        z_train = evaluate(model, x_train, gain, run.acc.device, recon=False)[1]
         pca_train, pca_test = pca_features(x_train, x_test, run.seed)
         pred = {"score": s_test.astype(np.float64), "score_ae_top_pixels": top_test.astype(np.float64),
                 "score_iforest_latent": iforest_scores(z_train, z_test, run.seed),

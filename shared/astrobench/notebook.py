@@ -1,4 +1,5 @@
-"""Helpers every notebook and baseline uses: FAST mode, seeding, device choice."""
+"""Helpers every notebook and baseline uses: FAST mode, a notebook's settings cell, seeding, device choice,
+the shipped pretrained models."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ class SettingError(ValueError):
     """An environment variable the kit reads has a value it cannot use."""
 
 
+_FULL: bool | None = None  # a notebook's settings cell (settings(full=...)); None in scripts
+
+
 def fast() -> bool:
-    """FAST mode: ``ASTROBENCH_FAST`` decides when set (1/true/0/false); otherwise FAST iff ``CI`` is set."""
+    """FAST mode: ``ASTROBENCH_FAST`` decides when set (1/true/0/false); otherwise FAST when ``CI`` is set; otherwise,
+    in a notebook, its settings cell decides (quick unless ``FULL = True``); a script without either runs full."""
     value = os.environ.get("ASTROBENCH_FAST")
     if value is not None:
         v = value.strip().lower()
@@ -23,7 +28,32 @@ def fast() -> bool:
         if v in FALSE:
             return False
         raise SettingError(f"ASTROBENCH_FAST={value!r}: expected 1/true/yes/on or 0/false/no/off")
-    return "CI" in os.environ
+    if "CI" in os.environ:
+        return True
+    return _FULL is not None and not _FULL
+
+
+def settings(full: bool = False) -> bool:
+    """A notebook's settings cell: quick (FAST data and training) unless ``full=True``, so Colab and Binder, which
+    set neither ``CI`` nor ``ASTROBENCH_FAST``, start quick. ``ASTROBENCH_FAST`` still overrides and CI stays FAST.
+    Every later ``fast()`` in this kernel (``data.load``, a script's ``main``) follows; returns it."""
+    global _FULL
+    if not isinstance(full, bool):
+        raise SettingError(f"FULL={full!r}: expected True or False")
+    _FULL = full
+    return fast()
+
+
+def pretrained(load, *args, **kwargs):
+    """``load(*args, **kwargs)`` of a script's shipped model (``<track>/pretrained/``), or None, after printing the
+    one-line reason, when there is none for this data (a stale or missing model): the notebook goes on without it."""
+    from .baseline import BaselineError
+
+    try:
+        return load(*args, **kwargs)
+    except BaselineError as err:
+        print(f"no pretrained model: {err}")
+        return None
 
 
 def seed_everything(seed: int = 0) -> int:
