@@ -111,3 +111,48 @@ def test_custom_simulator_end_to_end(shift_task, tmp_path):
     assert (out / "ppc.png").is_file() and (out / "corner_obs0.png").is_file()
     assert cli.main(["score", "sbi:test-shift", str(out / "predictions.npz"), "--json", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text()) == json.loads(json.dumps(m))  # the baseline's numbers
+
+
+PLUGIN = '''
+import numpy as np
+from astrobench.sim.sbi_tasks.base import BaseTask
+
+
+class PluginShift(BaseTask):
+    name = "plugin-shift"
+    param_names = labels = ("a", "b")
+    low, high = np.array([-2.0, -2.0], np.float32), np.array([2.0, 2.0], np.float32)
+    x_shape, observation_seed = (2,), 11
+
+    def simulator(self, theta, seed):
+        return theta + 0.2 * np.random.default_rng(seed).standard_normal(theta.shape)
+'''
+
+
+def test_an_installed_package_s_task_is_found_by_every_process(tmp_path, monkeypatch):
+    """A task declared as an entry point (group astrobench.sbi_tasks) by an installed package: get_task finds it,
+    and `astrobench score sbi:<name>` in a fresh process scores it exactly as in this one."""
+    import os
+    import subprocess
+
+    (tmp_path / "plugin_shift.py").write_text(PLUGIN)
+    info = tmp_path / "plugin_shift-0.1.dist-info"  # what `pip install` of a package with the entry point leaves
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugin-shift\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[astrobench.sbi_tasks]\nplugin-shift = plugin_shift:PluginShift\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "plugin-shift" in names()
+    task = get_task("plugin-shift")
+    np.testing.assert_array_equal(task.observations(), Shift().observations())  # the same simulator and seed
+    pred = _pred(task)
+    np.savez(tmp_path / "pred.npz", **pred)
+    expected = score("sbi:plugin-shift", pred)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "astrobench.cli", "score", "sbi:plugin-shift",
+                           str(tmp_path / "pred.npz"), "--json", str(tmp_path / "s.json")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "s.json").read_text()) == json.loads(json.dumps(expected))
+    (info / "entry_points.txt").write_text("[astrobench.sbi_tasks]\nplugin-shift = json:loads\n")
+    with pytest.raises(ValueError, match="expected a subclass"):
+        get_task("plugin-shift")

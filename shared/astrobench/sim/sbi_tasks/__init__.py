@@ -11,8 +11,14 @@ Gaussian-likelihood tasks, taken from sbibm's published files for ``two_moons``.
     >>> ref = task.reference_samples()          # (10, 10000, dim)
 
 Bring your own simulator: subclass ``base.BaseTask`` (any batched simulator; ``base.GaussianTask`` for mean +
-Gaussian noise with a NUTS reference) and ``register`` it; ``sbi/npe.py --task NAME`` and the scorer then take it
-(CONTRIBUTING.md, "Add an SBI task").
+Gaussian noise with a NUTS reference) and ``register`` it in your process, or declare it in your package's
+``pyproject.toml`` so that every process (``sbi/npe.py --task NAME``, ``astrobench score sbi:NAME``) finds it::
+
+    [project.entry-points."astrobench.sbi_tasks"]
+    ring = "my_package.tasks:Ring"
+
+(CONTRIBUTING.md, "Add an SBI task"). Only installed packages' entry points are loaded: a task name in a
+submission never imports anything else.
 
 This package's ``__init__`` stays light (no jax): the dataset registry imports every module of
 ``astrobench.sim``; the task modules import jax when a task is requested.
@@ -24,10 +30,17 @@ import importlib
 
 TASKS = {"galaxy-profile": "galaxy_profile", "lightcurve": "lightcurve", "two_moons": "two_moons"}
 _REGISTERED: dict = {}  # name -> task class, added at run time by register()
+ENTRY_POINTS = "astrobench.sbi_tasks"  # installed packages' tasks: name -> "module:Class"
+
+
+def _plugins() -> dict:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINTS) if ep.name not in TASKS}
 
 
 def names() -> list:
-    return [*TASKS, *_REGISTERED]
+    return list(dict.fromkeys([*TASKS, *_REGISTERED, *_plugins()]))
 
 
 def register(task_class, replace: bool = False):
@@ -53,6 +66,15 @@ def get_task(name: str):
     """The task object for ``name`` (one of :func:`names`); ValueError for an unknown name."""
     if name in _REGISTERED:
         return _REGISTERED[name]()
+    plugins = {} if name in TASKS else _plugins()
+    if name in plugins:
+        from .base import BaseTask
+
+        cls = plugins[name].load()
+        if not (isinstance(cls, type) and issubclass(cls, BaseTask)):
+            raise ValueError(f"SBI task {name!r} (entry point {plugins[name].value}): {cls!r}; expected a subclass "
+                             "of astrobench.sim.sbi_tasks.base.BaseTask")
+        return cls()
     if name not in TASKS:
         raise ValueError(f"unknown SBI task {name!r}; expected one of: {', '.join(names())}")
     module = importlib.import_module(f"{__name__}.{TASKS[name]}")
