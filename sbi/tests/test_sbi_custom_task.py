@@ -156,3 +156,35 @@ def test_an_installed_package_s_task_is_found_by_every_process(tmp_path, monkeyp
     (info / "entry_points.txt").write_text("[astrobench.sbi_tasks]\nplugin-shift = json:loads\n")
     with pytest.raises(ValueError, match="expected a subclass"):
         get_task("plugin-shift")
+
+
+def test_two_moons_without_its_references_is_scored_by_calibration_alone(tmp_path, monkeypatch):
+    from astrobench.sim.sbi_tasks.two_moons import Task
+
+    monkeypatch.setattr(Task, "reference_file", property(lambda self: tmp_path / "none.npz"))
+    task = get_task("two_moons")
+    assert not task.has_reference
+    theta, x = task.simulate_observations()  # the observations now come from observation_seed
+    np.testing.assert_array_equal(task.observations(), x)
+    assert npe.task_meta(task)["sha256"] == observation_hash(theta, x)
+    prior = task.sample_prior(1000, seed=1)  # the prior as the "posterior": calibrated, and useless
+    with pytest.raises(ScoreInputError, match="no reference posterior"):
+        score("sbi:two_moons", {"samples": np.stack([prior] * 10)})
+    calib_theta = task.sample_prior(200, seed=2)
+    m = score("sbi:two_moons", {"samples": np.stack([prior] * 10), "calib_theta": calib_theta,
+                                "calib_samples": np.stack([task.sample_prior(200, seed=3 + i) for i in range(100)])})
+    assert "c2st_mean" not in m and not m["calibration_rejected"]  # calibration is not accuracy
+    assert len(m["ppc_pvals"]) == 10
+
+
+@pytest.mark.parametrize(("name", "kind"), [("galaxy-profile", "image"), ("lightcurve", "sequence"),
+                                            ("two_moons", "vector")])
+def test_the_embedding_follows_the_data_shape(name, kind, monkeypatch):
+    task = get_task(name)
+    assert npe.embedding_kind(task) == kind
+    monkeypatch.setattr(type(task), "x_kind", "vector")  # a task can say what its x is
+    assert npe.embedding_kind(task) == "vector"
+    monkeypatch.setattr(type(task), "x_kind", None)
+    monkeypatch.setattr(type(task), "x_shape", (3, 8, 8))
+    with pytest.raises(npe.baseline.BaselineError, match=r"expected \(H, W\) or \(L,\)"):
+        npe.embedding_kind(task)
