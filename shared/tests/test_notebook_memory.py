@@ -1,0 +1,56 @@
+"""benchmarks/notebook_memory.py measures a notebook kernel's peak RSS: a notebook that allocates a known amount
+reads at least that much, a limit below it fails, a failing cell is reported, and one real notebook (shared/00, the
+smallest) runs in FAST mode within Binder's 2 GB. The full sweep (every notebook, FAST and full) is too slow for
+`make test`: run `python benchmarks/notebook_memory.py [--mode full]`."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("notebook_memory", ROOT / "benchmarks" / "notebook_memory.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def write(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.write_text(nbformat.writes(nb))
+    return path
+
+
+def test_peak_includes_what_a_cell_allocated(tmp_path):
+    nb = write(tmp_path / "big.ipynb", "import numpy as np\nx = np.ones(50_000_000)  # 400 MB, touched", "del x")
+    out = tmp_path / "table.md"
+    assert bench.main([str(nb), "--out", str(out)]) == 0
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
+    assert row["error"] is None and row["mode"] == "fast" and row["cells"] == 2
+    assert 0.4 <= row["peak_gb"] < 2.0, row  # the high-water mark survives the del
+    assert "| yes |" in out.read_text()
+    assert bench.main([str(nb), "--out", str(out), "--limit-gb", "0.3"]) == 1
+    assert "| **no** |" in out.read_text()
+
+
+def test_a_failing_cell_is_a_failed_row(tmp_path):
+    nb = write(tmp_path / "bad.ipynb", "1 + 1", "raise ValueError('broken on purpose')")
+    out = tmp_path / "table.md"
+    assert bench.main([str(nb), "--out", str(out)]) == 1
+    assert "failed: code cell 1: ValueError: broken on purpose" in out.read_text()
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    assert bench.main([str(tmp_path / "missing.ipynb")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.skipif(not (ROOT / "shared" / "00_start_here.ipynb").is_file(), reason="no start-here notebook")
+def test_start_here_notebook_fits_binder_in_fast_mode(tmp_path):
+    out = tmp_path / "table.md"
+    assert bench.main([str(ROOT / "shared" / "00_start_here.ipynb"), "--out", str(out)]) == 0, out.read_text()
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
+    assert row["peak_gb"] <= bench.LIMIT_GB
