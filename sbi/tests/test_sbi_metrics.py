@@ -86,6 +86,19 @@ def test_tarp_coverage_values_are_uniform_for_the_exact_posterior():
     assert kstest(f, "uniform").pvalue > 0.01 and abs(f.mean() - 0.5) < 0.05
 
 
+def test_posterior_predictive_check_flags_a_wrong_posterior_and_survives_samples_outside_the_prior():
+    from astrobench.metrics.sbi import posterior_predictive
+
+    task = get_task("lightcurve")
+    ref, x_obs = task.reference_samples(1000), task.observations()
+    outside = ref.copy()
+    outside[:, ::2, 3] = 1.5  # impact parameter b > 1: no transit, sqrt(1 - b^2) undefined
+    p = posterior_predictive(task, outside, x_obs)
+    assert np.all(np.isfinite(p)) and min(p) > 0.01
+    wrong = posterior_predictive(task, ref[::-1], x_obs)  # each observation gets another observation's posterior
+    assert sum(q < 0.02 for q in wrong) >= 8
+
+
 def _pred(n=1000, dim=5, **extra):
     return {"samples": np.zeros((10, n, dim), np.float32), **extra}
 

@@ -153,7 +153,8 @@ def posterior_predictive(task, samples: np.ndarray, x_obs: np.ndarray, draws: in
     when the posterior predictive is right). p = (1 + #{d_k >= d_obs}) / (draws + 1)."""
     out = []
     for i in range(len(samples)):
-        theta = _subsample(samples[i], 2 * draws, SEED + 200 + i)
+        # clipped to the prior box: a sample outside it has no prior mass, and some simulators are undefined there
+        theta = np.clip(_subsample(samples[i], 2 * draws, SEED + 200 + i), task.low, task.high)
         x = task.simulate(theta, seed=SEED + 300 + i).reshape(len(theta), -1).astype(np.float64)
         fit, test = x[:draws], x[draws:]
         mu, sd = fit.mean(0), fit.std(0)
