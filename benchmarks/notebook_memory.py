@@ -51,9 +51,11 @@ def measure(path: Path, mode: str, timeout: int) -> dict:
         if msg["msg_type"] == "stream":
             printed.append(msg["content"]["text"])
 
+    from tqdm.auto import tqdm
+
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(path.parent), env=env)
     try:
-        for i, source in enumerate([*cells, PROBE]):
+        for i, source in enumerate(tqdm([*cells, PROBE], desc=path.name, unit="cell", leave=False)):
             reply = kc.execute_interactive(source, timeout=timeout, output_hook=hook, allow_stdin=False)
             if reply["content"]["status"] != "ok":
                 c = reply["content"]
@@ -114,10 +116,10 @@ def main(argv=None) -> int:
     rows = []
     for path in tqdm(paths, desc=f"notebooks ({args.mode})", unit="nb"):
         rows.append(measure(path.resolve(), args.mode, args.timeout))
-    text = table(rows, args.limit_gb)
+        text = table(rows, args.limit_gb)  # written after each notebook: a long sweep keeps what it measured
+        out.write_text(text + "\n")
+        out.with_suffix(".json").write_text(json.dumps({"limit_gb": args.limit_gb, "rows": rows}, indent=1) + "\n")
     print(text)
-    out.write_text(text + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"limit_gb": args.limit_gb, "rows": rows}, indent=1) + "\n")
     ok = all(not r["error"] and max(r["peak_gb"], r["children_gb"]) <= args.limit_gb for r in rows)
     return 0 if ok else 1
 
