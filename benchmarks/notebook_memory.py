@@ -40,7 +40,9 @@ def measure(path: Path, mode: str, timeout: int) -> dict:
     import nbformat
     from jupyter_client.manager import start_new_kernel
 
-    cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    nb = nbformat.read(path, as_version=4)
+    index = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]  # the notebook's own cell numbers
+    cells = [nb.cells[i].source for i in index]
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env.update(ASTROBENCH_FAST="1" if mode == "fast" else "0", MPLBACKEND="Agg")
     row = {"notebook": rel(path), "mode": mode, "peak_gb": None, "children_gb": None, "cells": len(cells),
@@ -55,14 +57,14 @@ def measure(path: Path, mode: str, timeout: int) -> dict:
 
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(path.parent), env=env)
     try:
-        for i, source in enumerate(tqdm([*cells, PROBE], desc=path.name, unit="cell", leave=False)):
+        for i, source in zip([*index, "probe"], tqdm([*cells, PROBE], desc=path.name, unit="cell", leave=False)):
             reply = kc.execute_interactive(source, timeout=timeout, output_hook=hook, allow_stdin=False)
             if reply["content"]["status"] != "ok":
                 c = reply["content"]
-                row["error"] = f"code cell {i}: {c.get('ename', '')}: {c.get('evalue', '')}"[:200]
+                row["error"] = f"cell {i}: {c.get('ename', '')}: {c.get('evalue', '')}"[:200]
                 return row
     except TimeoutError:
-        row["error"] = f"code cell {i}: ran over --timeout {timeout} s"
+        row["error"] = f"cell {i}: ran over --timeout {timeout} s"
         return row
     finally:
         kc.stop_channels()

@@ -40,7 +40,7 @@ def test_a_failing_cell_is_a_failed_row(tmp_path):
     nb = write(tmp_path / "bad.ipynb", "1 + 1", "raise ValueError('broken on purpose')")
     out = tmp_path / "table.md"
     assert bench.main([str(nb), "--out", str(out)]) == 1
-    assert "failed: code cell 1: ValueError: broken on purpose" in out.read_text()
+    assert "failed: cell 1: ValueError: broken on purpose" in out.read_text()
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
