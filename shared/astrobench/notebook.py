@@ -72,7 +72,12 @@ def seed_everything(seed: int = 0) -> int:
 
 
 def device(prefer: str = "auto") -> str:
-    """'cuda' when a GPU is visible to torch, else 'mps' on Apple silicon, else 'cpu'."""
+    """'cuda' when a GPU is visible to torch, else 'mps' on Apple silicon, else 'cpu'. ``ASTROBENCH_DEVICE``
+    (auto/cpu/cuda/mps), when set, replaces "auto": e.g. a notebook CI on a GPU runner forced to the CPU."""
+    if prefer == "auto":
+        prefer = os.environ.get("ASTROBENCH_DEVICE", "auto").strip().lower() or "auto"
+        if prefer not in {"auto", "cpu", "cuda", "mps"}:
+            raise SettingError(f"ASTROBENCH_DEVICE={prefer!r}: expected auto, cpu, cuda or mps")
     if prefer not in {"auto", "cpu", "cuda", "mps"}:
         raise ValueError(f"device {prefer!r}: expected auto, cpu, cuda or mps")
     if prefer != "auto":

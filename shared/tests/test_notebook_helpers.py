@@ -80,3 +80,12 @@ def test_pretrained_prints_the_reason_and_returns_none(capsys):
     assert notebook.pretrained(stale) is None
     assert "no pretrained model: --pretrained: the shipped model" in capsys.readouterr().out
     assert notebook.pretrained(lambda x: x + 1, 1) == 2
+
+
+def test_device_can_be_forced_by_the_environment(monkeypatch):
+    monkeypatch.setenv("ASTROBENCH_DEVICE", "cpu")
+    assert notebook.device() == "cpu"
+    assert notebook.device("cuda") == "cuda"  # an explicit choice wins
+    monkeypatch.setenv("ASTROBENCH_DEVICE", "gpu")
+    with pytest.raises(notebook.SettingError, match="ASTROBENCH_DEVICE='gpu': expected auto"):
+        notebook.device()
