@@ -325,7 +325,7 @@ def main(argv=None) -> int:
         if not run.is_main:
             return 0
         pred = {**embed_all(model, d, run.acc.device), **sup}
-        metrics = multimodal.score(pred)  # the same code path as `astrobench score multimodal`
+        metrics = multimodal.score(pred, task=args.dataset)  # the code path of `astrobench score multimodal`
         scale = float(model.log_scale.exp()) if hasattr(model, "log_scale") else None  # a slot model may have none
         config = dict(cfg, embed_dim=EMBED_DIM, features=FEATURES, crop=CROP, spec_noise=SPEC_NOISE,
                       spec_mask_max=SPEC_MASK_MAX, logit_scale=scale, preprocess=d["prep"], n_train=len(d["img_train"]),

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from astrobench import baseline
+from astrobench import baseline, data
 from astrobench.metrics import superres as metrics
 from upsampler_figures import plot_examples, plot_pk, save_figures  # noqa: F401 (notebooks use them)
 
@@ -49,8 +49,6 @@ EDGE_IMAGES = 32  # test images for the ONNX parity check and latency timing (--
 
 def load_pairs(dataset: str, split: str, fast: bool):
     """(LR, HR, Dataset) arrays for one split, as float32 copies (Galaxy10's HR is its ``images``)."""
-    from astrobench import data
-
     ds = data.load(dataset, split, fast=fast)
     return np.array(ds.lr, dtype=np.float32), np.array(ds.hr if "hr" in ds.arrays else ds.images, np.float32), ds
 
@@ -274,11 +272,12 @@ def parser():
 
 
 def dataset_name(name: str) -> str:
-    """The registered name for --dataset: a full name, or a short one (galaxies, fields)."""
+    """The registered name for --dataset: a full name, a short one (galaxies, fields), or your own HR/LR pairs."""
     full = name if name in DATASETS else f"superres-{name}"
-    if full not in DATASETS:
-        raise baseline.BaselineError(f"--dataset {name!r}: expected one of {', '.join(DATASETS)} (or galaxies, fields)")
-    return full
+    if full not in DATASETS and name not in data.list():
+        raise baseline.BaselineError(f"--dataset {name!r}: expected one of {', '.join(DATASETS)} (or galaxies, "
+                                     "fields) or a registered dataset with 'hr' and 'lr' arrays")
+    return full if full in DATASETS else name
 
 
 def check_settings(cfg: dict) -> None:

@@ -207,7 +207,7 @@ def _multimodal(target, pred):
 
     result = score(target, pred)
     arrays, fast = mod.validate(pred)
-    y_train, y_test = (mod._truth(mod.DATASET, fast, split)[:, 0] for split in ("train", "test"))  # z
+    y_train, y_test = (mod._truth(mod.DATASET, fast, split)[0][:, 0] for split in ("train", "test"))  # z
     z = {m: mod.knn_predict(arrays[f"{m}_emb_train"], y_train, arrays[f"{m}_emb"]) for m in ("image", "spectrum")}
     n = min(mod.RETRIEVAL_N, len(y_test))
     hit = mod.retrieval_ranks(*(arrays[f"{m}_emb"][:n].astype(np.float64) for m in ("image", "spectrum"))) < 1

@@ -156,3 +156,27 @@ def restamp_training_data(folder, **identity) -> None:
     manifest = json.loads(path.read_text())
     manifest["dataset"].update(identity)
     path.write_text(json.dumps(manifest))
+
+
+# ------------------------------------------------------------------ your own data
+
+
+def own_data_from(source: str, name: str, n_train: int, n_test: int, monkeypatch, tmp_path,
+                  config_keys=None) -> str:
+    """Register ``name`` as a user dataset (``data.register_arrays``) made of the first rows of the FAST
+    ``source`` set: what a team's own arrays look like to the kit, in a test. The source is read from the usual
+    cache; the user dataset goes to a fresh ``$ASTROBENCH_DATA`` under ``tmp_path`` (set for the rest of the test,
+    so no other test sees it). Returns ``name``."""
+    import numpy as np
+
+    from astrobench import data
+
+    splits = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        ds = data.load(source, split, fast=True, progress=False)
+        splits[split] = {k: np.asarray(v[:n] if len(v) == len(ds) else v) for k, v in ds.arrays.items()}
+        splits[split]["truth"] = {c: np.asarray(ds.truth[c][:n]) for c in ds.truth.colnames}
+    config = ds.meta["config"] if config_keys is None else {k: ds.meta["config"][k] for k in config_keys}
+    monkeypatch.setenv("ASTROBENCH_DATA", str(tmp_path / "own-data-cache"))
+    data.register_arrays(name, splits, config=config, description=f"test: the first rows of {source}")
+    return name

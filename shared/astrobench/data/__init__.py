@@ -3,6 +3,7 @@
 >>> from astrobench import data
 >>> train = data.load("galaxies", "train")   # generated on first use, then cached
 >>> train.images.shape, train.truth["z"][:3], train.meta["sha256"]
+>>> data.register_arrays("mine", {"train": {"images": x, "truth": {"z": z}}, ...})  # your own data, same API
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from . import registry, remote
 from .cache import atomic_dir, cache_dir, dir_size, locked, write_manifest
 from .errors import DataError
 from .registry import RemoteSpec, SimulatedSpec, register, unregister
+from .user import register_arrays, register_files
 
 __all__ = [
     "DataError",
@@ -31,6 +33,8 @@ __all__ = [
     "load",
     "path_of",
     "register",
+    "register_arrays",
+    "register_files",
     "status",
     "unregister",
 ]
@@ -100,6 +104,8 @@ def path_of(name: str, fast=None, seed: int | None = None) -> Path:
     spec = registry.get(name)
     if spec.kind != "simulated":
         return remote.remote_path(spec)
+    if getattr(spec, "path", None) is not None:  # user data (register_arrays): one folder for FAST and full
+        return spec.path
     seed = spec.seed if seed is None else seed
     mode = "fast" if _resolve_fast(fast) else "full"
     return cache_dir() / spec.name / f"v{spec.version}-seed{seed}-{mode}"

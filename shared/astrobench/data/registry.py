@@ -64,7 +64,11 @@ def register(spec) -> None:
 
 
 def unregister(name: str) -> None:
+    """Forget a run-time entry; a user dataset (``register_arrays``) is deleted from the cache."""
+    from . import user
+
     _EXTRA.pop(name, None)
+    user.remove(name)
 
 
 def _builtin() -> dict:
@@ -81,8 +85,14 @@ def _builtin() -> dict:
     return specs
 
 
+def builtin_names() -> set:
+    return set(_builtin())
+
+
 def all_specs() -> dict:
-    return {**_builtin(), **_EXTRA}
+    from . import user
+
+    return {**{s.name: s for s in user.specs()}, **_builtin(), **_EXTRA}
 
 
 def get(name: str):

@@ -102,14 +102,31 @@ def retrieval(query: np.ndarray, keys: np.ndarray, ks=(1, 5)) -> dict:
     return {kk: float(np.mean(rank < kk)) for kk in ks}
 
 
-def _truth(dataset: str, fast: bool, split: str) -> np.ndarray:
+def _truth(dataset: str, fast: bool, split: str) -> tuple[np.ndarray, tuple]:
+    """(rows x properties, the PROPERTIES this dataset's truth has): a team's own data may carry only z."""
     from .. import data
 
     t = data.load(dataset, split, fast=fast, progress=False).truth
-    return np.stack([np.asarray(t[p], np.float64) for p in PROPERTIES], axis=1)
+    props = tuple(p for p in PROPERTIES if p in t.colnames)
+    if "z" not in props:
+        raise ScoreInputError(f"dataset {dataset!r}: its truth has no 'z' column; expected z (and any of "
+                              f"{', '.join(PROPERTIES[1:])})")
+    return np.stack([np.asarray(t[p], np.float64) for p in props], axis=1), props
 
 
-def validate(pred: dict) -> tuple:
+def _dataset(task: str | None) -> str:
+    """The test set to score against: the kit's ``galaxies``, or a registered dataset named as the task."""
+    if task in (None, *TASKS):
+        return DATASET
+    from ..data import registry
+
+    if task in registry.all_specs():
+        return task
+    raise ScoreInputError(f"unknown task {task!r} for multimodal; expected one of: {', '.join(TASKS)}, or a "
+                          "registered dataset with images and spectra")
+
+
+def validate(pred: dict, dataset: str = DATASET) -> tuple:
     """Check keys, shapes, dtypes and split sizes; return (arrays, fast)."""
     unknown = sorted(set(pred) - {*KEYS, "supervised_z"})
     if unknown:
@@ -120,10 +137,10 @@ def validate(pred: dict) -> tuple:
         if a.shape[1] != dim:
             raise ScoreInputError(f"{k!r} has {a.shape[1]} columns; expected D={dim} like 'image_emb' "
                                   "(both modalities share one embedding space)")
-    fast = split_mode(len(arrays["image_emb"]), DATASET, "test")
+    fast = split_mode(len(arrays["image_emb"]), dataset, "test")
     for k in KEYS:
         split = "train" if k.endswith("_train") else "test"
-        if split_mode(len(arrays[k]), DATASET, split) != fast:
+        if split_mode(len(arrays[k]), dataset, split) != fast:
             raise ScoreInputError(f"{k!r} has {len(arrays[k])} rows, from a different mode than 'image_emb' "
                                   f"({len(arrays['image_emb'])} rows); expected one FAST or full variant")
     if "supervised_z" in pred:
@@ -133,10 +150,9 @@ def validate(pred: dict) -> tuple:
 
 def score(pred: dict, task: str | None = None) -> dict:
     """All multimodal metrics for one set of embeddings (see the module docstring)."""
-    if task not in (None, *TASKS):
-        raise ScoreInputError(f"unknown task {task!r} for multimodal; expected one of: {', '.join(TASKS)}")
-    arrays, fast = validate(pred)
-    y_train, y_test = _truth(DATASET, fast, "train"), _truth(DATASET, fast, "test")
+    dataset = _dataset(task)
+    arrays, fast = validate(pred, dataset)
+    (y_train, props), (y_test, _) = _truth(dataset, fast, "train"), _truth(dataset, fast, "test")
     views = {m: (arrays[f"{m}_emb_train"], arrays[f"{m}_emb"]) for m in ("image", "spectrum")}
     # "both": each modality standardised on its own, then concatenated
     pairs = [_standardise(np.asarray(a, np.float64), np.asarray(b, np.float64)) for a, b in views.values()]
@@ -145,7 +161,7 @@ def score(pred: dict, task: str | None = None) -> dict:
     out = {}
     for m in MODALITIES:
         r2 = knn_probe(views[m][0], y_train, views[m][1], y_test)
-        out.update({f"zeroshot_r2_{p}_{m}": float(v) for p, v in zip(PROPERTIES, r2)})
+        out.update({f"zeroshot_r2_{p}_{m}": float(v) for p, v in zip(props, r2)})
     n = min(RETRIEVAL_N, len(arrays["image_emb"]))
     img, spec = arrays["image_emb"][:n].astype(np.float64), arrays["spectrum_emb"][:n].astype(np.float64)
     for name, (q, k) in {"image_to_spectrum": (img, spec), "spectrum_to_image": (spec, img)}.items():
@@ -162,7 +178,7 @@ def score(pred: dict, task: str | None = None) -> dict:
         idx = order[: max(round(frac * len(y_train)), 2)]
         for m in MODALITIES:
             r2 = mlp_probe(views[m][0][idx], y_train[idx], views[m][1], y_test)
-            out.update({f"fewshot{round(frac * 100)}pct_r2_{p}_{m}": float(v) for p, v in zip(PROPERTIES, r2)})
+            out.update({f"fewshot{round(frac * 100)}pct_r2_{p}_{m}": float(v) for p, v in zip(props, r2)})
     # headline numbers first (the order `astrobench demo` shows)
     head = ["zeroshot_r2_z_spectrum", "zeroshot_r2_z_image", "retrieval_image_to_spectrum_top1"]
     return {k: out[k] for k in head} | {k: v for k, v in out.items() if k not in head}

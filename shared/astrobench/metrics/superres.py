@@ -159,8 +159,24 @@ def resolve_task(task: str | None, sr_shape: tuple | None = None) -> str:
         raise ScoreInputError(f"'sr' has shape {sr_shape}; expected {want}")
     name = task if task.startswith("superres-") or task in DATASETS else f"superres-{task}"
     if name not in DATASETS:
+        from ..data import registry
+
+        if task in registry.all_specs():  # a team's own pairs (data.register_arrays with 'hr' and 'lr')
+            return task
         raise ScoreInputError(f"unknown superres task {task!r}; expected one of: {', '.join(DATASETS)}")
     return name
+
+
+def shape_of(dataset: str) -> tuple:
+    """(C, H, W) of a dataset's HR images: the kit's sets from SHAPES, a registered one from its test split."""
+    if dataset in SHAPES:
+        return SHAPES[dataset]
+    from .. import data
+
+    test = data.load(dataset, "test", fast=True, progress=False)
+    if "hr" not in test.arrays or "lr" not in test.arrays:
+        raise ScoreInputError(f"dataset {dataset!r} has arrays {', '.join(test.arrays)}; expected 'hr' and 'lr'")
+    return tuple(test.hr.shape[1:])
 
 
 def score(pred: dict, task: str | None = None) -> dict:
@@ -171,7 +187,7 @@ def score(pred: dict, task: str | None = None) -> dict:
         require(pred, "sr")  # raises: missing key
     sr_shape = np.shape(pred["sr"])
     dataset = resolve_task(task, sr_shape)
-    sr = require(pred, "sr", shape=(None, *SHAPES[dataset]), kind="f")
+    sr = require(pred, "sr", shape=(None, *shape_of(dataset)), kind="f")
     fast = split_mode(len(sr), dataset)
     test = data.load(dataset, "test", fast=fast, progress=False)
     hr, lr = np.asarray(test.hr if "hr" in test.arrays else test.images), np.asarray(test.lr)  # Galaxy10: images
