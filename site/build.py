@@ -6,10 +6,10 @@ BEST_PRACTICES, RESOURCES, CONTRIBUTING, one card per dataset (`astrobench info 
 leaderboard page (linking to a site built by `astrobench leaderboard`, copied in with --leaderboard).
 
 Notebooks run in FAST mode in their own folder (as under nbval), N at a time, and their executed copies go into a
-jupyter-cache keyed by the notebook's content (myst-nb's "cache" mode reads them from there): an unchanged notebook
-is not run again. The cache folder itself is keyed by the code the notebooks run (the astrobench package, the track
-scripts, the shipped models, pyproject.toml, the installed packages' versions), so outputs never outlive a change to
-that code. The committed notebooks are only read; outputs live in build/site only."""
+jupyter-cache keyed by the notebook's content: an unchanged notebook is not run again. Sphinx renders the executed
+copies with myst-nb's execution off. The cache folder itself is keyed by the code the notebooks run (the astrobench
+package, the track scripts, the shipped models, pyproject.toml, the installed packages' versions), so outputs never
+outlive a change to that code. The committed notebooks are only read; outputs live in build/site only."""
 
 import argparse
 import hashlib
@@ -177,18 +177,27 @@ def leaderboard_page(has_board: bool) -> str:
                    "does this when the repository has a `submissions/` folder.\n")
 
 
-def stage(src: Path, leaderboard: Path | None) -> None:
-    """Sphinx's source folder: the pages, laid out as in the repository, plus the generated pages."""
+def stage(src: Path, leaderboard: Path | None, cache=None) -> None:
+    """Sphinx's source folder: the pages, laid out as in the repository, plus the generated pages. With a cache, each
+    notebook is staged as its executed copy (its outputs merged in by jupyter-cache), so Sphinx renders outputs
+    without ever executing anything (myst-nb's own "cache" mode would run a notebook it cannot match, in the wrong
+    folder)."""
+    import nbformat
+
     wanted = {p: ROOT / p for p in layout.KIT_PAGES}
-    wanted[layout.START] = ROOT / layout.START
     for t in layout.tracks():
         wanted[f"{t}/README.md"] = ROOT / t / "README.md"
-        for p in layout.track_notebooks(t):
-            wanted[f"{t}/{p.name}"] = p
         if (ROOT / t / "figures").is_dir():
             wanted[f"{t}/figures"] = ROOT / t / "figures"
     generated = dataset_pages()
     generated["leaderboard.md"] = leaderboard_page(leaderboard is not None)
+    for path in layout.notebooks():
+        rel = path.relative_to(ROOT).as_posix()
+        if cache is None:
+            wanted[rel] = path
+        else:
+            _, executed = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
+            generated[rel] = nbformat.writes(executed)
     keep = set(wanted) | set(generated)
     if src.is_dir():  # drop pages that left the site (a notebook renamed, a dataset removed)
         for p in sorted(src.rglob("*"), reverse=True):
@@ -201,17 +210,11 @@ def stage(src: Path, leaderboard: Path | None) -> None:
         _write(src / rel, text)
 
 
-def sphinx(src: Path, out: Path, execute_outputs: bool) -> None:
+def sphinx(src: Path, out: Path) -> None:
     """sphinx-build in its own process: its configuration and extensions load fresh on every build, and a caller's
     warning filters (pytest's "error") do not turn Sphinx's own deprecation notices into failures."""
-    mode = "cache" if execute_outputs else "off"
-    # doctrees per code key: Sphinx re-reads a page when its source changes, not when the cache's outputs for it do
-    doctrees = BUILD / "doctrees" / (cache_path().name if execute_outputs else mode)
-    for old in (BUILD / "doctrees").glob("*"):
-        if old.is_dir() and old.name != "off" and old != doctrees:
-            shutil.rmtree(old)
-    args = ["-b", "html", "-c", str(HERE), "-d", str(doctrees), "-W", "--keep-going", "-q",
-            "-D", f"nb_execution_mode={mode}", "-D", f"nb_execution_cache_path={cache_path()}", str(src), str(out)]
+    args = ["-b", "html", "-c", str(HERE), "-d", str(BUILD / "doctrees"), "-W", "--keep-going", "-q", str(src),
+            str(out)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     if subprocess.run([sys.executable, "-m", "sphinx", *args], env=env).returncode != 0:
         raise SiteError("sphinx-build reported the problems above (warnings count as errors: a broken link, a "
@@ -225,7 +228,7 @@ def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: P
 
     if leaderboard is not None and not (leaderboard / "index.html").is_file():
         raise SiteError(f"--leaderboard {leaderboard}: no index.html; expected a site from `astrobench leaderboard`")
-    ran = []
+    ran, cache = [], None
     if execute_outputs:
         cache_path().mkdir(parents=True, exist_ok=True)
         cache = get_cache(cache_path())
@@ -236,8 +239,8 @@ def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: P
             if old != cache_path() and old.is_dir():
                 shutil.rmtree(old)
         ran = execute(layout.notebooks(), cache, jobs)
-    stage(BUILD / "src", leaderboard)
-    sphinx(BUILD / "src", out, execute_outputs)
+    stage(BUILD / "src", leaderboard, cache)
+    sphinx(BUILD / "src", out)
     shutil.copy2(out / "README.html", out / "index.html")  # the home page where a web server looks for it
     (out / ".nojekyll").touch()  # GitHub Pages: serve _static/ and _images/ as they are
     shutil.rmtree(out / "leaderboard", ignore_errors=True)  # an earlier build's board is not this build's

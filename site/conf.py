@@ -1,9 +1,10 @@
 """Sphinx configuration of the kit's website (`make site`, which runs site/build.py).
 
 The source folder is a staged copy of the repository's pages (build/site/src, laid out like the repository so that
-relative links between the markdown files resolve as they do on GitHub); notebooks come with their outputs from the
-jupyter-cache that build.py fills, so Sphinx itself never executes one."""
+relative links between the markdown files resolve as they do on GitHub); notebooks are staged with their outputs from
+the jupyter-cache that build.py fills, so Sphinx itself never executes one."""
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -42,14 +43,27 @@ exclude_patterns = []
 
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 6  # "README.md#leaderboard"-style links resolve to any heading, as on GitHub
-# myst-nb: outputs from the cache build.py filled (by content hash); "off" for a build without outputs
-nb_execution_mode = "cache"
-nb_execution_cache_path = str(ROOT / "build" / "site" / "jupyter_cache")
-nb_execution_raise_on_error = True
-nb_execution_timeout = 600
+# myst-nb renders the notebooks as staged: build.py stages executed copies from its jupyter-cache
+nb_execution_mode = "off"
 nb_merge_streams = True
 nb_output_stderr = "remove"  # progress bars and library warnings: noise on a static page (stdout and figures stay)
 suppress_warnings = ["myst.header"]  # READMEs jump heading levels as GitHub allows
+
+
+NOTEBOOK_DOCS = {p.relative_to(ROOT).with_suffix("").as_posix() for p in layout.notebooks()}
+
+
+def _fold_colab_cell(text: str) -> str:
+    """The Colab bootstrap cell (it does nothing outside Colab) is folded under "Show code cell source" on the page
+    (the staged copy only; the committed notebook is untouched)."""
+    nb = json.loads(text)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "google.colab" in "".join(cell["source"]):
+            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+            if "hide-input" not in tags:
+                tags.append("hide-input")
+            break
+    return json.dumps(nb)
 
 
 def _toctrees(app, docname, source):
@@ -65,6 +79,8 @@ def _toctrees(app, docname, source):
         track = docname.split("/")[0]
         listed = "\n".join(n.removesuffix(".ipynb") for n in layout.track_notebooks(track, relative=True))
         source[0] += f"\n\n```{{toctree}}\n:hidden:\n\n{listed}\n```\n"
+    elif docname in NOTEBOOK_DOCS:
+        source[0] = _fold_colab_cell(source[0])
     elif docname == "datasets/index":
         cards = [*layout.datasets(), *layout.task_cards()]
         source[0] += "\n\n```{toctree}\n:hidden:\n\n" + "\n".join(cards) + "\n```\n"

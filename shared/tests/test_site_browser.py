@@ -126,7 +126,8 @@ def test_pages_in_headless_chromium(site):
         requested.add(host)
         if route.request.resource_type == "image":
             route.fulfill(status=200, content_type="image/svg+xml",
-                          body='<svg xmlns="http://www.w3.org/2000/svg" width="90" height="20"/>')
+                          body='<svg xmlns="http://www.w3.org/2000/svg" width="90" height="20">'
+                               '<rect width="90" height="20" rx="3" fill="#777"/></svg>')  # a badge's place
         else:
             route.fulfill(status=200, content_type="application/javascript", body="")
 
