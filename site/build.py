@@ -32,6 +32,9 @@ KERNEL_ENV = {"ASTROBENCH_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS":
               "MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
+MARKER = ".astrobench-site"  # marks a folder this script wrote, so that --out never replaces anything else
+
+
 class SiteError(Exception):
     """A problem the user can fix, said in one line."""
 
@@ -226,8 +229,13 @@ def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: P
     """Build the site into `out`; returns what it did: {"executed": [...], "cache": path, "out": out}."""
     from jupyter_cache import get_cache
 
+    out = Path(out)
     if leaderboard is not None and not (leaderboard / "index.html").is_file():
         raise SiteError(f"--leaderboard {leaderboard}: no index.html; expected a site from `astrobench leaderboard`")
+    ours = out.resolve() == (BUILD / "html").resolve() or (out / MARKER).is_file()  # build/site is this script's
+    if out.exists() and not (out.is_dir() and (ours or not any(out.iterdir()))):
+        raise SiteError(f"--out {out}: exists and is not a site from site/build.py; expected a new folder or an "
+                        "earlier site (which is replaced)")
     ran, cache = [], None
     if execute_outputs:
         cache_path().mkdir(parents=True, exist_ok=True)
@@ -240,12 +248,26 @@ def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: P
                 shutil.rmtree(old)
         ran = execute(layout.notebooks(), cache, jobs)
     stage(BUILD / "src", leaderboard, cache)
-    sphinx(BUILD / "src", out)
-    shutil.copy2(out / "README.html", out / "index.html")  # the home page where a web server looks for it
-    (out / ".nojekyll").touch()  # GitHub Pages: serve _static/ and _images/ as they are
-    shutil.rmtree(out / "leaderboard", ignore_errors=True)  # an earlier build's board is not this build's
-    if leaderboard is not None:
-        shutil.copytree(leaderboard, out / "leaderboard")
+    # built beside `out`, then swapped in: a failed build leaves the earlier site as it was, never half a site
+    tmp = out.with_name(f".{out.name}.building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        sphinx(BUILD / "src", tmp)
+        shutil.copy2(tmp / "README.html", tmp / "index.html")  # the home page where a web server looks for it
+        (tmp / ".nojekyll").touch()  # GitHub Pages: serve _static/ and _images/ as they are
+        (tmp / MARKER).write_text("written by site/build.py; the folder is replaced whole by the next build\n")
+        if leaderboard is not None:
+            shutil.copytree(leaderboard, tmp / "leaderboard")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"executed": ran, "cache": cache_path() if execute_outputs else None, "out": out}
 
 

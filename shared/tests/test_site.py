@@ -99,6 +99,19 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, expected):
     assert not out.exists()
 
 
+def test_out_never_replaces_a_folder_it_did_not_write(tmp_path):
+    pytest.importorskip("jupyter_cache", reason="site tooling not installed (pip install -e '.[site]')")
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("keep me")
+    proc = subprocess.run([sys.executable, str(ROOT / "site" / "build.py"), "--out", str(mine), "--no-execute"],
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"site/build.py: --out {mine}: exists and is not a site "
+                                                         "from site/build.py; expected a new folder or an earlier "
+                                                         "site (which is replaced)")
+    assert [p.name for p in mine.iterdir()] == ["todo.txt"]
+
+
 def test_the_site_lists_every_notebook_that_make_test_would_run():
     """With the site tooling, `make test` runs the notebooks through the site's build instead of nbval: the site
     must hold every notebook nbval would have collected from the test paths."""

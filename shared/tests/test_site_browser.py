@@ -96,6 +96,7 @@ def test_every_link_and_image_resolves(site):
     readme = (site / "README.html").read_text()
     assert all(f'href="{t}/README.html"' in readme for t in site_layout.tracks())  # "[sbi](sbi/)" → its README
     assert (site / "index.html").read_bytes() == (site / "README.html").read_bytes()
+    assert (site / ".nojekyll").is_file() and not list(site.parent.glob(f".{site.name}.*"))  # swapped in, no temp
 
 
 def test_pages_of_the_kit(site):
