@@ -69,7 +69,8 @@ $(ACTIONLINT):
 
 # Each notebook runs once: with the site tooling (the `site` extra) shared/tests/test_site_browser.py executes them
 # all for the website, through its notebook cache (build/site/jupyter_cache, keyed by each notebook's content and
-# by the kit's code, so a warm cache after `make site` runs none), and nbval is left out; without it, nbval runs them.
+# by the kit's code, so a warm cache after `make site` runs none; SITE_FORCE=1 runs them all; SITE_JOBS=N at a time,
+# default 2), and nbval is left out; without the site tooling, nbval runs them.
 NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 SITE_TOOLING := import myst_nb, sphinx_book_theme, jupyter_cache
 
