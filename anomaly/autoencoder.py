@@ -269,7 +269,10 @@ def pca_features(x_train, x_test, seed: int, n: int = PCA_COMPONENTS):
     """PCA of the asinh-stretched pixels (the same stretch the autoencoder sees), fit on train."""
     from sklearn.decomposition import PCA
 
-    flat = lambda x: np.arcsinh(x / STRETCH).reshape(len(x), -1)
+    def flat(x):  # one new array per call (x / STRETCH), stretched in place: no second copy of the batch
+        y = np.divide(x, STRETCH)
+        return np.arcsinh(y, out=y).reshape(len(y), -1)
+
     rows = np.random.default_rng(seed).permutation(len(x_train))[:PCA_FIT_MAX]
     pca = PCA(n_components=n, random_state=seed).fit(flat(x_train[rows]))
     step = 2048  # transform in chunks: no stretched copy of a whole split
