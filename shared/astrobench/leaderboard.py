@@ -224,8 +224,10 @@ def _sbi(target, pred):
     from .metrics import score
 
     result = score(target, pred)
-    c2st = np.asarray(result["c2st"])  # per observation (rounded to 1e-4 by the scorer)
-    groups = [Resample(len(c2st), lambda i: {"c2st_mean": float(np.mean(c2st[i]))})]
+    groups = []
+    if "c2st" in result:  # a task without reference posteriors is scored by its calibration alone
+        c2st = np.asarray(result["c2st"])  # per observation (rounded to 1e-4 by the scorer)
+        groups.append(Resample(len(c2st), lambda i: {"c2st_mean": float(np.mean(c2st[i]))}))
     if "tarp_atc" in result:
         import torch
         from sbi.diagnostics import check_tarp
