@@ -55,14 +55,25 @@ def measure(path: Path, mode: str, timeout: int) -> dict:
 
     from tqdm.auto import tqdm
 
+    def probe():  # the kernel's peak so far, in bytes
+        printed.clear()
+        kc.execute_interactive(PROBE, timeout=60, output_hook=hook, allow_stdin=False)
+        return json.loads("".join(printed).rsplit("ASTROBENCH_PEAK_RSS", 1)[1].splitlines()[0])["kernel"]
+
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(path.parent), env=env)
     try:
-        for i, source in zip([*index, "probe"], tqdm([*cells, PROBE], desc=path.name, unit="cell", leave=False)):
+        peak_so_far = 0
+        for i, source in zip(index, tqdm(cells, desc=path.name, unit="cell", leave=False)):
             reply = kc.execute_interactive(source, timeout=timeout, output_hook=hook, allow_stdin=False)
             if reply["content"]["status"] != "ok":
                 c = reply["content"]
                 row["error"] = f"cell {i}: {c.get('ename', '')}: {c.get('evalue', '')}"[:200]
                 return row
+            if (now := probe()) > peak_so_far:  # the cell that raised the high-water mark (where to look)
+                peak_so_far, row["peak_cell"] = now, i
+        i = "probe"
+        printed.clear()
+        kc.execute_interactive(PROBE, timeout=60, output_hook=hook, allow_stdin=False)
     except TimeoutError:
         row["error"] = f"cell {i}: ran over --timeout {timeout} s"
         return row
@@ -86,13 +97,15 @@ def rel(path: Path) -> str:
 
 
 def table(rows: list[dict], limit: float) -> str:
-    lines = [f"| notebook | mode | peak RSS of the kernel (GB) | within {limit:g} GB |", "|---|---|---|---|"]
+    lines = [f"| notebook | mode | peak RSS of the kernel, GB (the cell that reached it) | within {limit:g} GB |",
+             "|---|---|---|---|"]
     for r in rows:
         if r["error"]:
             lines.append(f"| `{r['notebook']}` | {r['mode']} | failed: {r['error']} | no |")
         else:
             peak = max(r["peak_gb"], r["children_gb"])  # a child process waited for is a separate process
-            lines.append(f"| `{r['notebook']}` | {r['mode']} | {peak:.2f} | {'yes' if peak <= limit else '**no**'} |")
+            lines.append(f"| `{r['notebook']}` | {r['mode']} | {peak:.2f} (cell {r.get('peak_cell')}) | "
+                         f"{'yes' if peak <= limit else '**no**'} |")
     return "\n".join(lines)
 
 
