@@ -20,6 +20,7 @@ takes every P-th batch of one shared permutation.
 from __future__ import annotations
 
 import json
+import mmap
 import sys
 from pathlib import Path
 
@@ -76,8 +77,25 @@ class SigmaImages:
     def __getitem__(self, idx) -> np.ndarray:
         if isinstance(idx, torch.Tensor):
             idx = idx.numpy()
-        x = np.asarray(self.images[idx], dtype=np.float32)
-        return x / (self.sky if x.ndim == 4 else self.sky[0])
+        rows = np.arange(len(self.images))[idx]  # an int, a slice or an index array -> row numbers
+        if np.ndim(rows) == 0:
+            return self._read(rows[None])[0]
+        out = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
+        for i in range(0, len(rows), self.CHUNK):
+            out[i : i + self.CHUNK] = self._read(rows[i : i + self.CHUNK])
+        return out
+
+    CHUNK = 256  # rows read at once: what a memory map leaves resident is bounded by one chunk (see _read)
+
+    def _read(self, rows) -> np.ndarray:
+        out = np.asarray(self.images[rows], dtype=np.float32) / self.sky
+        # Pages of a read-only memory map stay mapped into this process once read (the kernel maps neighbouring
+        # pages too): streaming a 1 GB split would leave ~1 GB resident. The rows are copied now, so drop them
+        # (the OS keeps them in its cache).
+        mm = getattr(self.images, "_mmap", None)
+        if getattr(self.images, "mode", None) == "r" and hasattr(mm, "madvise"):
+            mm.madvise(mmap.MADV_DONTNEED)
+        return out
 
 
 def to_sigma(images, sky_sigma) -> SigmaImages:
@@ -274,7 +292,7 @@ def pca_features(x_train, x_test, seed: int, n: int = PCA_COMPONENTS):
         return np.arcsinh(y, out=y).reshape(len(y), -1)
 
     rows = np.random.default_rng(seed).permutation(len(x_train))[:PCA_FIT_MAX]
-    pca = PCA(n_components=n, random_state=seed).fit(flat(x_train[rows]))
+    pca = PCA(n_components=n, random_state=seed, copy=False).fit(flat(x_train[rows]))  # centres our copy in place
     step = 2048  # transform in chunks: no stretched copy of a whole split
     project = lambda x: np.concatenate([pca.transform(flat(x[i : i + step])) for i in range(0, len(x), step)])
     return project(x_train), project(x_test)

@@ -31,6 +31,7 @@ def test_peak_includes_what_a_cell_allocated(tmp_path):
     row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
     assert row["error"] is None and row["mode"] == "fast" and row["cells"] == 2
     assert 0.4 <= row["peak_gb"] < 2.0, row  # the high-water mark survives the del
+    assert row["peak_cell"] == 0, "the cell that allocated is named"
     assert "| yes |" in out.read_text()
     assert bench.main([str(nb), "--out", str(out), "--limit-gb", "0.3"]) == 1
     assert "| **no** |" in out.read_text()
@@ -54,3 +55,36 @@ def test_start_here_notebook_fits_binder_in_fast_mode(tmp_path):
     assert bench.main([str(ROOT / "shared" / "00_start_here.ipynb"), "--out", str(out)]) == 0, out.read_text()
     row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
     assert row["peak_gb"] <= bench.LIMIT_GB
+
+
+def rss_bytes() -> int:
+    """Current resident set size (Linux /proc; the peak would not show memory being given back)."""
+    import os
+
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").is_file(), reason="Linux /proc needed")
+def test_anomaly_images_stream_without_staying_resident(tmp_path):
+    """The anomaly notebooks' AE.to_sigma: the same values as converting the whole split at once, and streaming a
+    memory-mapped split through it does not leave the split in the process's memory (Binder counts RSS)."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("autoencoder", ROOT / "anomaly" / "autoencoder.py")
+    ae = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ae)
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "images.npy", rng.normal(size=(1600, 3, 64, 64)).astype(np.float32))  # 79 MB
+    images = np.load(tmp_path / "images.npy", mmap_mode="r")
+    sky = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+    x = ae.to_sigma(images, sky)
+    whole = np.asarray(images, dtype=np.float32) / sky[None, :, None, None]
+    rows = rng.permutation(1600)[:64]
+    assert np.array_equal(x[rows], whole[rows]) and np.array_equal(x[5:9], whole[5:9])
+    assert np.array_equal(x[7], whole[7]) and len(x) == 1600 and x.shape == whole.shape
+    del whole, x, images
+    x = ae.to_sigma(np.load(tmp_path / "images.npy", mmap_mode="r"), sky)  # a fresh map: nothing of it resident
+    before = rss_bytes()
+    total = sum(float(x[i : i + 100].sum()) for i in range(0, len(x), 100))  # one pass over the split
+    assert np.isfinite(total)
+    assert rss_bytes() - before < 30e6, "the streamed split stayed resident"
