@@ -20,13 +20,13 @@ takes every P-th batch of one shared permutation.
 from __future__ import annotations
 
 import json
-import mmap
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from astrobench import baseline
+from autoencoder_extras import SigmaImages, gallery, iforest_scores, score_histogram, to_sigma
 from torch import nn
 
 SCRIPT = "autoencoder.py"
@@ -61,47 +61,6 @@ def noise_model(meta: dict):
         return sky_sigma, np.zeros_like(sky_sigma)
     flux_scale = 10 ** (-0.4 * (cfg["exposure_zp"] - cfg["image_zp"]))
     return sky_sigma, (flux_scale / sky_sigma).astype(np.float32)
-
-
-class SigmaImages:
-    """Images in units of sky noise per band, converted when indexed (``x[idx]``, ``x[a:b]``, ``x[i]``): a float32
-    copy of a whole split would hold as much memory as the split (1 GB for the full train set, Binder has 2 GB)."""
-
-    def __init__(self, images, sky_sigma):
-        self.images, self.sky = images, np.asarray(sky_sigma, dtype=np.float32)[None, :, None, None]
-        self.shape, self.dtype = (len(images), *images.shape[1:]), np.dtype(np.float32)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, idx) -> np.ndarray:
-        if isinstance(idx, torch.Tensor):
-            idx = idx.numpy()
-        rows = np.arange(len(self.images))[idx]  # an int, a slice or an index array -> row numbers
-        if np.ndim(rows) == 0:
-            return self._read(rows[None])[0]
-        out = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
-        for i in range(0, len(rows), self.CHUNK):
-            out[i : i + self.CHUNK] = self._read(rows[i : i + self.CHUNK])
-        return out
-
-    CHUNK = 256  # rows read at once: what a memory map leaves resident is bounded by one chunk (see _read)
-
-    def _read(self, rows) -> np.ndarray:
-        out = np.asarray(self.images[rows], dtype=np.float32) / self.sky
-        # Pages of a read-only memory map stay mapped into this process once read (the kernel maps neighbouring
-        # pages too): streaming a 1 GB split would leave ~1 GB resident. The rows are copied now, so drop them
-        # (the OS keeps them in its cache).
-        mm = getattr(self.images, "_mmap", None)
-        if getattr(self.images, "mode", None) == "r" and hasattr(mm, "madvise"):
-            mm.madvise(mmap.MADV_DONTNEED)
-        return out
-
-
-def to_sigma(images, sky_sigma) -> SigmaImages:
-    """Images in nanomaggies -> units of sky noise per band, read batch by batch (datasets are read-only memmaps;
-    ``x[:]`` is the whole split as one array, when you want that copy)."""
-    return SigmaImages(images, sky_sigma)
 
 
 # ================================================================ MODEL SLOT: replace build_model with your own
@@ -275,14 +234,6 @@ def export_onnx(model, path, sky_sigma, gain, images, threads: int = 1) -> dict:
 # ---------------------------------------------------------------- comparisons and figures
 
 
-def iforest_scores(train_feats, test_feats, seed: int) -> np.ndarray:
-    """IsolationForest fit on train features; higher = more anomalous (sklearn's score_samples is the opposite)."""
-    from sklearn.ensemble import IsolationForest
-
-    forest = IsolationForest(n_estimators=300, random_state=seed).fit(train_feats)
-    return -forest.score_samples(test_feats)
-
-
 def pca_features(x_train, x_test, seed: int, n: int = PCA_COMPONENTS):
     """PCA of the asinh-stretched pixels (the same stretch the autoencoder sees), fit on train."""
     from sklearn.decomposition import PCA
@@ -296,32 +247,6 @@ def pca_features(x_train, x_test, seed: int, n: int = PCA_COMPONENTS):
     step = 2048  # transform in chunks: no stretched copy of a whole split
     project = lambda x: np.concatenate([pca.transform(flat(x[i : i + step])) for i in range(0, len(x), step)])
     return project(x_train), project(x_test)
-
-
-def gallery(images, scores, types, path=None, k: int = 32, sky_sigma=None):
-    """The k highest-scoring test images with their true type (what a follow-up team would look at)."""
-    from astrobench.plotting import image_grid
-
-    top = np.argsort(-scores, kind="stable")[:k]
-    titles = [f"#{r + 1} {types[i]}" for r, i in enumerate(top)]
-    fig = image_grid(np.asarray(images)[top], titles, ncols=8, scale=None if sky_sigma is None else 30 * sky_sigma)
-    if path:
-        fig.savefig(path, dpi=80)
-    return fig
-
-
-def score_histogram(scores, types, path=None, ax=None):
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.figure(figsize=(7, 4)).gca()
-    bins = np.geomspace(max(scores.min(), 1e-3), scores.max(), 60)
-    ax.hist(scores[types == "none"], bins=bins, alpha=0.6, label="normal", density=True)
-    ax.hist(scores[types != "none"], bins=bins, alpha=0.6, label="anomalous", density=True)
-    ax.set(xscale="log", xlabel="anomaly score (mean $\\chi^2$ per pixel)", ylabel="density")
-    ax.legend()
-    if path:
-        ax.figure.savefig(path, dpi=90, bbox_inches="tight")
-    return ax
 
 
 # ---------------------------------------------------------------- main

@@ -274,7 +274,7 @@ def parser():
 def dataset_name(name: str) -> str:
     """The registered name for --dataset: a full name, a short one (galaxies, fields), or your own HR/LR pairs."""
     full = name if name in DATASETS else f"superres-{name}"
-    if full not in DATASETS and name not in data.list():
+    if full not in DATASETS and not metrics.registered_pairs(name):
         raise baseline.BaselineError(f"--dataset {name!r}: expected one of {', '.join(DATASETS)} (or galaxies, "
                                      "fields) or a registered dataset with 'hr' and 'lr' arrays")
     return full if full in DATASETS else name

@@ -45,7 +45,7 @@ def test_all_extra_covers_every_track():
 
 def test_makefile_installs_all_extras_and_a_torch_the_extras_accept():
     make = (ROOT / "Makefile").read_text()
-    assert re.search(r"^EXTRAS \?= all,test$", make, re.M)
+    assert re.search(r"^EXTRAS \?= all,test,site$", make, re.M)  # site: make site and its browser test
     assert 'pip install -e ".[$(EXTRAS)]"' in make
     pinned = re.search(r"^TORCH_SPEC \?= torch==([\d.]+)$", make, re.M).group(1)
     extras = pyproject()["optional-dependencies"]

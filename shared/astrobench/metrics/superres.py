@@ -159,12 +159,19 @@ def resolve_task(task: str | None, sr_shape: tuple | None = None) -> str:
         raise ScoreInputError(f"'sr' has shape {sr_shape}; expected {want}")
     name = task if task.startswith("superres-") or task in DATASETS else f"superres-{task}"
     if name not in DATASETS:
-        from ..data import registry
-
-        if task in registry.all_specs():  # a team's own pairs (data.register_arrays with 'hr' and 'lr')
+        if registered_pairs(task):  # a team's own pairs (data.register_arrays with 'hr' and 'lr')
             return task
         raise ScoreInputError(f"unknown superres task {task!r}; expected one of: {', '.join(DATASETS)}")
     return name
+
+
+def registered_pairs(name: str) -> bool:
+    """Whether ``name`` is a user dataset (``data.register_arrays``) whose splits hold 'hr' and 'lr' arrays."""
+    from ..data import registry
+
+    spec = registry.all_specs().get(name)
+    path = getattr(spec, "path", None)
+    return path is not None and all((path / f"test.{k}.npy").is_file() for k in ("hr", "lr"))
 
 
 def shape_of(dataset: str) -> tuple:

@@ -1,0 +1,1 @@
+../../../../../anomaly/autoencoder_extras.py
