@@ -36,8 +36,17 @@ BAD = [
 ]
 
 
+@pytest.fixture(scope="module")
+def fields_ready():
+    """The FAST fields generated beforehand: the batch check needs the training pairs, and generating them on an
+    empty cache prints a progress bar on stderr (not the error under test)."""
+    from astrobench import data
+
+    data.load("superres-fields", "train", fast=True, progress=False)
+
+
 @pytest.mark.parametrize(("argv", "named"), BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, named, tmp_path, capsys):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, named, tmp_path, capsys, fields_ready):
     out = tmp_path / "out"
     rc = upsampler.main(["--fast", "--dataset", "fields", "--out", str(out), *argv] if argv[0] != "--dataset"
                         else ["--fast", "--out", str(out), *argv])
