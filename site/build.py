@@ -24,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import site_layout as layout  # noqa: E402
+from astrobench.data.cache import swap_in  # noqa: E402
 
 ROOT, BUILD = layout.ROOT, layout.BUILD
 # the notebooks' kernels inherit this environment: quick mode, one thread each (N kernels share the cores), and
@@ -258,14 +259,7 @@ def build(out: Path, execute_outputs: bool = True, jobs: int = 2, leaderboard: P
         (tmp / MARKER).write_text("written by site/build.py; the folder is replaced whole by the next build\n")
         if leaderboard is not None:
             shutil.copytree(leaderboard, tmp / "leaderboard")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
+        swap_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"executed": ran, "cache": cache_path() if execute_outputs else None, "out": out}

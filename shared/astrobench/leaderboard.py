@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .baseline import BaselineError
+from .data.cache import swap_in
 
 TEMPLATES = Path(__file__).with_name("leaderboard_templates")
 # the one submission size policy, shared with `astrobench event score` and the Codabench scoring program
@@ -568,13 +568,7 @@ def build(submissions, out, *, baselines=None, n_boot: int = N_BOOT, seed: int =
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
     try:
         render(boards, tmp, n_boot, seed)
-        if out.exists():
-            old = tmp.with_name(tmp.name + ".old")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
+        swap_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return boards

@@ -85,6 +85,19 @@ def atomic_dir(final: Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def swap_in(tmp: Path, out: Path) -> None:
+    """Replace the folder ``out`` by the finished folder ``tmp`` (its sibling): the old one is moved aside first and
+    deleted after, so ``out`` is never half-written (a site, a leaderboard)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out)
+
+
 def write_manifest(directory: Path, meta: dict) -> dict:
     """Hash every file in ``directory`` and write ``manifest.json`` (files, sha256, metadata)."""
     files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file()}
