@@ -1,6 +1,7 @@
 """The simulated sky against published statistics (sources in the card data/cards/galaxies.md):
-galaxy number counts (COSMOS2020, Weaver et al. 2022, Table 2, i band), the bright-neighbour rate that follows
-from the counts, and the scene truth and segmentation of `galaxies`."""
+galaxy number counts (r band: DESI Legacy Surveys DR8, Ruiz-Macias et al. 2020; i band: COSMOS2020, Weaver et
+al. 2022, Table 2), the bright-neighbour rate that follows from the counts, and the scene truth and segmentation of
+`galaxies`."""
 
 import numpy as np
 import pytest
@@ -9,6 +10,20 @@ from astrobench.sim import galaxies as G
 # Weaver et al. 2022 (ApJS 258, 11), Table 2, i band: log10(N / mag / deg^2) at bin centres 19.25 ... 22.75
 COSMOS2020_I = {19.25: 3.01, 19.75: 3.23, 20.25: 3.44, 20.75: 3.64, 21.25: 3.85, 21.75: 4.03, 22.25: 4.21,
                 22.75: 4.38}
+
+
+# Ruiz-Macias et al. 2020 (RNAAS 4, 187), the DESI Bright Galaxy Survey selection on Legacy Surveys DR8 (DECaLS
+# depth) r-band photometry, after star-galaxy separation: ~800 galaxies per deg^2 at r < 19.5 (BRIGHT) and ~600 at
+# 19.5 <= r < 20 (FAINT)
+DESI_BGS_R = {(10.0, 19.5): 800.0, (19.5, 20.0): 600.0}
+
+
+def test_r_band_counts_follow_desi_legacy_surveys_within_30_percent():
+    area = 0.5
+    mag_r = np.asarray(G.draw_field(area, 20.0, seed=12)["mag_r"])
+    for (lo, hi), published in DESI_BGS_R.items():
+        ours = np.sum((mag_r >= lo) & (mag_r < hi)) / area
+        assert abs(ours / published - 1) < 0.3, f"r in [{lo}, {hi}): {ours:.0f} vs {published:.0f} per deg^2"
 
 
 def test_galaxy_counts_follow_cosmos2020_within_30_percent():
