@@ -1,27 +1,24 @@
 """Generative baseline: an unconditional DDPM on 3-band (g, r, z) galaxy stamps, sampled with DDIM.
 
     python generative/diffusion.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
-                                   [--threads N] [--steps N] [--set KEY=VALUE] [--max-minutes M]
-                                   [--stop-after N] [--resume] [--grad-accum N] [--mixed-precision no|fp16|bf16]
-                                   [--pretrained]
+        [--threads N] [--steps N] [--set KEY=VALUE] [--max-minutes M] [--stop-after N] [--resume] [--grad-accum N]
+        [--mixed-precision no|fp16|bf16] [--pretrained]
 
 Model (the slot ``build_model``): diffusers ``UNet2DModel`` predicting the velocity v (v-prediction);
-``DDPMScheduler`` (1000 noise levels, cosine betas) for training, ``DDIMScheduler`` (deterministic, few steps)
-for sampling; AdamW, cosine learning rate with warm-up over the ``steps`` optimizer steps (a function of the
-step alone), EMA weights (used for sampling), random flips and 90-degree rotations.
+``DDPMScheduler`` (1000 noise levels, cosine betas) for training, ``DDIMScheduler`` (few steps; ``ddim_eta``
+0: deterministic) for sampling; AdamW, cosine learning rate with warm-up over the ``steps`` optimizer steps
+(a function of the step alone), EMA weights (used for sampling), random flips and 90-degree rotations.
 
-Normalisation, per band b (inverted on output): y = asinh(x / sigma_b) / 3, with x in nanomaggies and sigma_b
-the band's sky noise (``ds.meta["config"]["sky_sigma"]``): sky noise becomes ~unit width (x 1/3) and linear,
-galaxy cores 1 000 sigma bright are compressed to y ~ 2.5. Samples are clamped to the training range of y.
+Normalisation, per band b (inverted on output): y = asinh(x / sigma_b) / 3, x in nanomaggies, sigma_b the band's
+sky noise: noise becomes linear, ~1/3 wide, 1 000-sigma cores y ~ 2.5; samples are clamped to the training range.
 
 ``resolution=32`` (FULL and FAST: the CPU setting) trains on the central 32 x 32 pixels at the native
 0.262"/pixel and places each sample into a 64 x 64 stamp of Gaussian sky noise with the band's sigma; on a GPU
-``--set resolution=64`` models the whole stamp. Checkpoints: ``OUT/checkpoint`` (``diffusion_io.py``);
-``--resume`` continues a run interrupted by ``--stop-after``, ``--max-minutes`` or a crash to exactly the
-result of an uninterrupted one. ``--pretrained``: no training; the shipped EMA model (``pretrained/``: its UNet,
-sky sigmas, clamp range) is sampled with the mode's samples and DDIM steps. Under ``accelerate launch`` each
-process trains on its shard of the images (rank r: r, r + P, ...) with its own random stream (effective batch:
-batch x processes x grad-accum); only the main process writes checkpoints, samples, scores and metrics.json.
+``--set resolution=64`` models the whole stamp. Checkpoints: ``OUT/checkpoint`` (``diffusion_io.py``), from which
+``--resume`` continues to exactly the uninterrupted result. ``--pretrained``: no training; the shipped EMA model
+(``pretrained/``: UNet, sky sigmas, clamp range) is sampled with the mode's samples and DDIM settings. Under
+``accelerate launch`` each process trains on its shard of the images (rank r: r, r + P, ...) with its own random
+stream (effective batch: batch x processes x grad-accum); only the main process writes files.
 """
 
 from __future__ import annotations
@@ -41,12 +38,13 @@ SCRIPT = "diffusion.py"
 DATASET = "galaxies"
 # ---------------------------------------------------------------- settings: FULL and FAST (--set KEY=VALUE)
 FULL = dict(steps=3000, batch=32, lr=2e-3, warmup=100, resolution=32, channels=(16, 32, 32), layers=1,
-            ema_decay=0.999, samples=2000, ddim_steps=20, ckpt_every=250, train_images=None)
+            ema_decay=0.999, samples=2000, ddim_steps=20, ddim_eta=0.0, ckpt_every=250, train_images=None)
 FAST = dict(steps=20, batch=16, lr=2e-3, warmup=5, resolution=32, channels=(8, 16, 16), layers=1,
-            ema_decay=0.99, samples=200, ddim_steps=5, ckpt_every=20, train_images=None)
+            ema_decay=0.99, samples=200, ddim_steps=5, ddim_eta=0.0, ckpt_every=20, train_images=None)
 # FULL: sized for about an hour on a 2-core CPU (README). warmup: optimizer steps. resolution: 32 (the central
 # crop) or 64. channels: UNet block widths, multiples of 8. samples: generated and scored (>= 1000 against the
-# full test split, >= its size against the FAST one). train_images: use only the first N (None: all).
+# full test split, >= its size against the FAST one). ddim_eta: 0 deterministic, 1 DDPM-like (fresh noise at
+# each step). train_images: use only the first N (None: all).
 T_TRAIN = 1000  # DDPM noise levels
 SCALE = 3.0  # y = asinh(x / sky_sigma) / SCALE
 WEIGHT_DECAY = 1e-4
@@ -71,9 +69,11 @@ def check_settings(cfg: dict, stop_after=None) -> None:
     if cfg["resolution"] not in (16, 32, 64) or cfg["resolution"] % 2 ** (len(ch) - 1):
         raise baseline.BaselineError(f"--set resolution={cfg['resolution']!r}: expected 16, 32 or 64, divisible "
                                      f"by 2^(levels - 1) = {2 ** (len(ch) - 1)}")
-    if cfg["ddim_steps"] > T_TRAIN or not cfg["lr"] > 0 or not 0 <= cfg["ema_decay"] < 1:
-        raise baseline.BaselineError(f"ddim_steps={cfg['ddim_steps']}, lr={cfg['lr']}, ema_decay={cfg['ema_decay']}:"
-                                     f" expected ddim_steps <= {T_TRAIN}, lr > 0 and 0 <= ema_decay < 1")
+    bounds = dict(ddim_steps=(f"<= {T_TRAIN}", cfg["ddim_steps"] <= T_TRAIN), lr=("> 0", cfg["lr"] > 0),
+                  ema_decay=("in [0, 1)", 0 <= cfg["ema_decay"] < 1), ddim_eta=("in [0, 1]", 0 <= cfg["ddim_eta"] <= 1))
+    for key, (want, ok) in bounds.items():
+        if not ok:
+            raise baseline.BaselineError(f"--set {key}={cfg[key]!r}: expected {key} {want}")
     if stop_after is not None and stop_after < 1:
         raise baseline.BaselineError(f"--stop-after {stop_after}: expected a positive integer")
 
@@ -188,8 +188,7 @@ def train(x, cfg, out, run=None, resume=False, stop_after=None, progress=True):
     raw = build_model(cfg).to(device)
     ema = EMAModel(raw.parameters(), decay=cfg["ema_decay"], use_ema_warmup=True)
     raw_opt = torch.optim.AdamW(raw.parameters(), lr=cfg["lr"], weight_decay=WEIGHT_DECAY)
-    # the schedule counts optimizer steps, so it is stepped by hand (not prepared: accelerate would step it
-    # once per process)
+    # stepped by hand once per optimizer step (accelerate would step a prepared one once per process)
     lr_sched = get_cosine_schedule_with_warmup(raw_opt, cfg["warmup"], cfg["steps"])
     model, opt = acc.prepare(raw, raw_opt)  # DDP wrapper + autocast/grad scaler where asked; as-is in one process
     # every random draw of the loop comes from here; one stream per process (rank 0's is the single-process one)
@@ -245,8 +244,8 @@ def train(x, cfg, out, run=None, resume=False, stop_after=None, progress=True):
 
 
 @torch.no_grad()
-def sample(model, n, sky, y_range, ddim_steps, resolution, seed=0, batch=SAMPLE_BATCH, progress=True):
-    """n galaxies in nanomaggies, (n, 3, 64, 64) float32: DDIM (eta = 0) from Gaussian noise, clamp, invert;
+def sample(model, n, sky, y_range, ddim_steps, resolution, seed=0, batch=SAMPLE_BATCH, progress=True, eta=0.0):
+    """n galaxies in nanomaggies, (n, 3, 64, 64) float32: DDIM from Gaussian noise, clamp, invert;
     a model of the central ``resolution`` pixels is placed into a stamp of sky noise."""
     from diffusers import DDIMScheduler
     from tqdm.auto import tqdm
@@ -259,7 +258,7 @@ def sample(model, n, sky, y_range, ddim_steps, resolution, seed=0, batch=SAMPLE_
     for start in tqdm(range(0, n, batch), desc=f"sampling ({ddim_steps} DDIM steps)", disable=not progress):
         y = torch.randn((min(batch, n - start), 3, resolution, resolution), generator=gen).to(dev)
         for t in ddim.timesteps:
-            y = ddim.step(model(y, t.expand(len(y)).to(dev)), t, y).prev_sample
+            y = ddim.step(model(y, t.expand(len(y)).to(dev)), t, y, eta=eta, generator=gen).prev_sample
         out.append(denormalise(y.clamp(*y_range).cpu(), sky))
     x = torch.cat(out).numpy().astype(np.float32)
     if resolution < 64:  # embed the crop into a stamp of sky noise at the native pixel scale
@@ -305,7 +304,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         if args.pretrained:  # the shipped model, its settings and normalisation; the mode's samples and DDIM steps
             model, shipped, command = load_pretrained(meta := test.meta, run.acc.device)
-            trained = {k: shipped["run"][k] for k in (*FULL, "n_train") if k not in ("samples", "ddim_steps")}
+            trained = {k: shipped["run"][k] for k in (*FULL, "n_train") if k != "samples" and "ddim" not in k}
             norm, losses, finished = shipped["normalisation"], [], True
             run.out.mkdir(parents=True, exist_ok=True)  # (training's checkpoints create it otherwise)
             sky, y_range = norm["sky_sigma"], tuple(norm["clamp"])
@@ -327,7 +326,8 @@ def main(argv=None) -> int:
             print(f"stopped after {len(losses)} of {cfg['steps']} steps; continue with --resume", file=sys.stderr)
             return 0
         t0 = time.perf_counter()
-        fake = sample(model, cfg["samples"], sky, y_range, cfg["ddim_steps"], config["resolution"], seed=run.seed + 1)
+        fake = sample(model, cfg["samples"], sky, y_range, cfg["ddim_steps"], config["resolution"], run.seed + 1,
+                      eta=cfg["ddim_eta"])
         t_sample = time.perf_counter() - t0
         baseline.save_npz(run.out / "predictions.npz", images=fake, fast=np.bool_(run.fast),
                           dataset=np.str_(args.dataset))

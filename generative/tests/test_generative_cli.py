@@ -27,6 +27,7 @@ import diffusion  # noqa: E402
     (["--set", "ddim_steps=0"], "ddim_steps=0"),
     (["--set", "ddim_steps=5000"], "ddim_steps <= 1000"),
     (["--set", "ema_decay=1.0"], "ema_decay"),
+    (["--set", "ddim_eta=1.5"], "ddim_eta in [0, 1]"),
     (["--set", "train_images='x'"], "train_images='x'"),
     (["--set", "batch=2.5"], "expected a int"),
     (["--set", "nope=1"], "KEY one of"),

@@ -81,6 +81,11 @@ def test_checkpoint_loads_and_samples_in_nanomaggies(tmp_path, tiny_data):
     np.testing.assert_allclose(border.std(axis=(0, 2, 3)), sky, rtol=0.15)
     again = diffusion.sample(model, 5, sky, y_range, ddim_steps=2, resolution=32, batch=3, progress=False)
     np.testing.assert_array_equal(out, again)  # seeded
+    # ddim_eta = 1 adds fresh noise at each step: other samples, still seeded
+    noisy = diffusion.sample(model, 5, sky, y_range, ddim_steps=2, resolution=32, batch=3, progress=False, eta=1.0)
+    assert not np.array_equal(noisy, out)
+    np.testing.assert_array_equal(noisy, diffusion.sample(model, 5, sky, y_range, ddim_steps=2, resolution=32,
+                                                          batch=3, progress=False, eta=1.0))
 
 
 def test_normalisation_round_trip_and_range(tiny_data):
