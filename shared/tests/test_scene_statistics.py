@@ -1,7 +1,7 @@
 """The simulated sky against published statistics (sources in the card data/cards/galaxies.md):
 galaxy number counts (r band: DESI Legacy Surveys DR8, Ruiz-Macias et al. 2020; i band: COSMOS2020, Weaver et
-al. 2022, Table 2), the bright-neighbour rate that follows from the counts, and the scene truth and segmentation of
-`galaxies`."""
+al. 2022, Table 2), the size-magnitude relation (Shen et al. 2003), the bright-neighbour rate that follows from the
+counts, and the scene truth and segmentation of `galaxies`."""
 
 import numpy as np
 import pytest
@@ -36,6 +36,25 @@ def test_galaxy_counts_follow_cosmos2020_within_30_percent():
         ours = np.sum((mag_i >= lo) & (mag_i < lo + 1)) / area
         published = 0.5 * (10 ** COSMOS2020_I[lo + 0.25] + 10 ** COSMOS2020_I[lo + 0.75])
         assert abs(ours / published - 1) < 0.3, f"i in [{lo}, {lo + 1}): {ours:.0f} vs {published:.0f} per deg^2"
+
+
+def shen2003_r50_kpc(abs_mag, red):
+    """Median half-light radius [kpc] at absolute magnitude M: Shen et al. 2003 (MNRAS 343, 978) eq. 14 (late
+    types) and 15 (early types), with the parameters the population draws with (SkyPy's and SLSim's configs)."""
+    late = 10 ** (-0.4 * 0.21 * abs_mag + (0.53 - 0.21) * np.log10(1 + 10 ** (-0.4 * (abs_mag + 20.52))) - 1.31)
+    return np.where(red, 10 ** (-0.4 * 0.60 * abs_mag - 4.63), late)
+
+
+def test_sizes_follow_shen2003():
+    t = G.draw_field(0.25, G.MAG_LIMIT_R, seed=13)
+    z, abs_mag, red = (np.asarray(t[k]) for k in ("z", "abs_mag_B", "is_red"))
+    kpc = np.asarray(t["hlr_arcsec"]) * G._cosmology().angular_diameter_distance(z).to_value("kpc") / 206264.806
+    offset = np.log10(kpc) - np.log10(shen2003_r50_kpc(abs_mag, red == 1))
+    for population in (0, 1):
+        for lo in np.arange(-23.0, -17.0):
+            sel = (red == population) & (abs_mag >= lo) & (abs_mag < lo + 1)
+            if sel.sum() >= 50:  # the rendered bulge + disk of a red galaxy is ~0.1 dex more compact (card)
+                assert abs(np.median(offset[sel])) < 0.15, (population, lo, np.median(offset[sel]))
 
 
 @pytest.fixture(scope="module")
