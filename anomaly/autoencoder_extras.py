@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import mmap
-
 import numpy as np
 import torch
+from astrobench import data
 
 
 class SigmaImages:
@@ -35,12 +34,7 @@ class SigmaImages:
 
     def _read(self, rows) -> np.ndarray:
         out = np.asarray(self.images[rows], dtype=np.float32) / self.sky
-        # Pages of a read-only memory map stay mapped into this process once read (the kernel maps neighbouring
-        # pages too): streaming a 1 GB split would leave ~1 GB resident. The rows are copied now, so drop them
-        # (the OS keeps them in its cache).
-        mm = getattr(self.images, "_mmap", None)
-        if getattr(self.images, "mode", None) == "r" and hasattr(mm, "madvise"):
-            mm.madvise(mmap.MADV_DONTNEED)
+        data.release_pages(self.images)  # copied: a streamed 1 GB split would otherwise stay resident
         return out
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import diffusion_io
 import numpy as np
 import torch
-from astrobench import baseline
+from astrobench import baseline, data
 from torch import nn
 
 SCRIPT = "diffusion.py"
@@ -98,12 +98,11 @@ def crop(images, resolution):
 
 def load_training_images(dataset=DATASET, fast=None, resolution=32, limit=None):
     """(train images normalised to network units as a float32 tensor (N, 3, R, R), dataset metadata)."""
-    from astrobench import data
-
     ds = data.load(dataset, "train", fast=fast)
     if "images" not in ds.arrays or tuple(ds.images.shape[1:]) != (3, 64, 64):
         raise baseline.BaselineError(f"--dataset {dataset}: expected a dataset with 3 x 64 x 64 'images'")
     x = torch.from_numpy(np.array(crop(ds.images[:limit], resolution), dtype=np.float32))
+    data.release_pages(ds.images)  # copied: the memory map's read pages would otherwise stay resident (Binder: 2 GB)
     return normalise(x, ds.meta["config"]["sky_sigma"]), ds.meta
 
 
@@ -284,7 +283,6 @@ def parser():
 
 def main(argv=None) -> int:
     """Train, sample, score and write everything (once, on the main process)."""
-    from astrobench import data
     from astrobench.metrics import generative as metric
 
     try:

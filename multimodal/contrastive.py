@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from astrobench import baseline
+from astrobench import baseline, data
 from astrobench.metrics import multimodal
 from contrastive_plots import plot  # the figure, beside this script
 from torch import nn
@@ -50,8 +50,6 @@ SPEC_MASK_MAX = 48  # widest masked stretch of the 512-pixel spectrum
 
 def load_data(dataset: str, fast: bool) -> dict:
     """Train/test tensors plus the preprocessing constants ``prep`` (from the dataset's own noise model)."""
-    from astrobench import data
-
     train, test = data.load(dataset, "train", fast=fast), data.load(dataset, "test", fast=fast)
     if not {"images", "spectra"} <= set(train.arrays):
         raise data.DataError(f"dataset {dataset!r} has arrays {', '.join(train.arrays)}; expected images and spectra")
@@ -76,6 +74,7 @@ def preprocess_images(images, sky_sigma) -> torch.Tensor:
     for i in range(0, len(images), 2000):  # chunks: the full split is ~1 GB
         x = np.asarray(images[i : i + 2000, :, lo : lo + CROP, lo : lo + CROP])
         out[i : i + 2000] = torch.from_numpy(np.arcsinh(x / sigma))
+        data.release_pages(images)  # read pages of the memory map would otherwise stay resident (Binder: 2 GB)
     return out
 
 

@@ -3,10 +3,9 @@
     python superres/upsampler.py [--fast] [--dataset NAME] [--out DIR] [--steps N] [--set KEY=VALUE] [--pretrained]
                                  [--export-onnx PATH]  (and the common flags: --help)
 
-Trains on the train split (or, with ``--pretrained``, loads the full-run model shipped in ``pretrained/<dataset>/``
-with the settings it was trained with, checked against the data), predicts the held-out test split, scores it with
-``astrobench.metrics.superres.score`` (``astrobench score superres:<dataset>``) and writes metrics.json,
-predictions.npz (key "sr"), model.pt + model_config.json, examples.png and pk.png (power-spectrum ratio).
+Trains on the train split (or, ``--pretrained``, loads the model shipped in ``pretrained/<dataset>/``, checked against
+the data), predicts the held-out test split, scores it (``astrobench score superres:<dataset>``) and writes
+metrics.json, predictions.npz (key "sr"), model.pt + model_config.json, examples.png and pk.png (P(k) ratio).
 Datasets: superres-galaxies (default, or ``galaxies``), superres-fields (``fields``), and real pairs: camels-cmd-mtot
 (CAMELS total-matter maps, tiled like the fields), galaxy10-decals / galaxy10-sdss (LR = their 4 x 4 block mean).
 
@@ -50,7 +49,9 @@ EDGE_IMAGES = 32  # test images for the ONNX parity check and latency timing (--
 def load_pairs(dataset: str, split: str, fast: bool):
     """(LR, HR, Dataset) arrays for one split, as float32 copies (Galaxy10's HR is its ``images``)."""
     ds = data.load(dataset, split, fast=fast)
-    return np.array(ds.lr, dtype=np.float32), np.array(ds.hr if "hr" in ds.arrays else ds.images, np.float32), ds
+    lr, hr = np.array(ds.lr, dtype=np.float32), np.array(ds.hr if "hr" in ds.arrays else ds.images, np.float32)
+    data.release_pages(*ds.arrays.values())  # copied: the maps' read pages would otherwise stay resident (Binder: 2 GB)
+    return lr, hr, ds
 
 
 def make_config(dataset: str, meta: dict, settings: dict) -> dict:

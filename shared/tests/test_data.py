@@ -97,3 +97,19 @@ def test_two_processes_make_one_file(tiny, cache):
     assert results[0] == results[1]
     variants = [p for p in (cache / tiny).iterdir() if p.is_dir()]
     assert [p.name for p in variants] == [Path(results[0]["path"]).name]  # one directory, no temp leftovers
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_release_pages_gives_back_what_a_memory_map_read(tmp_path):
+    def file_rss_mb():  # pages of mapped files resident in this process
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(x for x in status if x.startswith("RssFile:")).split()[1]) / 1024
+
+    np.save(tmp_path / "big.npy", np.ones((64, 1024, 1024), np.float32))  # 256 MB
+    mm = np.load(tmp_path / "big.npy", mmap_mode="r")
+    before = file_rss_mb()
+    assert float(mm[::2].sum()) == 32 * 1024 * 1024  # reads (and maps) every page of half the rows and more
+    read = file_rss_mb()
+    data.release_pages(mm[:1], np.zeros(3))  # any view of the map releases it all; an in-memory array: a no-op
+    assert read - before > 100 and file_rss_mb() - before < 10
+    assert float(mm[0, 0, 0]) == 1.0  # still readable
