@@ -45,6 +45,7 @@ FAST = dict(steps=20, batch=16, lr=2e-3, warmup=5, resolution=32, channels=(8, 1
 # crop) or 64. channels: UNet block widths, multiples of 8. samples: generated and scored (>= 1000 against the
 # full test split, >= its size against the FAST one). ddim_steps: 100, not 20 (README: W_ratio 10.8 -> 3.8 with the
 # same weights). ddim_eta: 0 deterministic, 1 DDPM-like (fresh noise at each step). train_images: first N only.
+SAMPLING = ("samples", "ddim_steps", "ddim_eta")  # the mode's, never the shipped model's (--pretrained)
 T_TRAIN = 1000  # DDPM noise levels
 SCALE = 3.0  # y = asinh(x / sky_sigma) / SCALE
 WEIGHT_DECAY = 1e-4
@@ -302,7 +303,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         if args.pretrained:  # the shipped model, its settings and normalisation; the mode's samples and DDIM steps
             model, shipped, command = load_pretrained(meta := test.meta, run.acc.device)
-            trained = {k: shipped["run"][k] for k in (*FULL, "n_train") if k != "samples" and "ddim" not in k}
+            trained = {k: shipped["run"][k] for k in (*FULL, "n_train") if k not in SAMPLING}
             norm, losses, finished = shipped["normalisation"], [], True
             run.out.mkdir(parents=True, exist_ok=True)  # (training's checkpoints create it otherwise)
             sky, y_range = norm["sky_sigma"], tuple(norm["clamp"])
