@@ -232,7 +232,7 @@ def init(secret, tracks, out, fast=None, progress: bool = True) -> Path:
                 seed = derive_seed(secret, track, name)
                 seed += seed == spec.seed  # never the public split
                 n = spec.sizes[_mode(fast)]["test"]
-                test = spec.generate({"test": n}, seed, progress)["test"]
+                test = dict(spec.generate({"test": n}, seed, progress))["test"]  # a dict, or (split, content) pairs
                 arrays = {f"test.{k}.npy": (_truth_record(v) if k == "truth" else v) for k, v in test.items()}
                 _write_folder(tmp / track / name, arrays,
                               {"event": "private", "track": track, "name": name, "version": spec.version,

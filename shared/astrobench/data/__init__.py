@@ -130,7 +130,7 @@ def _generate(spec: SimulatedSpec, final: Path, fast: bool, seed: int, progress:
     sizes = spec.sizes["fast" if fast else "full"]
     splits = spec.generate(dict(sizes), seed, progress)
     with atomic_dir(final) as tmp:
-        for split, content in splits.items():
+        for split, content in (splits.items() if isinstance(splits, dict) else splits):
             for key, value in content.items():
                 if key == "truth":
                     cols = builtins.list(value)
@@ -138,6 +138,7 @@ def _generate(spec: SimulatedSpec, final: Path, fast: bool, seed: int, progress:
                     np.save(tmp / f"{split}.truth.npy", rec, allow_pickle=False)
                 else:
                     np.save(tmp / f"{split}.{key}.npy", np.ascontiguousarray(value), allow_pickle=False)
+            del content, value  # a streaming generator then makes the next split without this one in memory
         write_manifest(tmp, {"name": spec.name, "version": spec.version, "seed": seed, "fast": fast,
                              "sizes": sizes, "config": spec.config()})
 

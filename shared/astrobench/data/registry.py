@@ -24,7 +24,9 @@ class SimulatedSpec:
     description: str
     tracks: tuple
     sizes: dict  # {"full": {"train": n, "test": n}, "fast": {...}}
-    generate: Callable  # (sizes: dict, seed: int, progress: bool) -> {split: {key: array, "truth": {col: array}}}
+    # (sizes: dict, seed: int, progress: bool) -> {split: {key: array, "truth": {col: array}}}, or an iterator of
+    # (split, content) pairs: the cache writes each split before asking for the next (one split in memory)
+    generate: Callable
     config: Callable  # () -> dict of generator parameters
     seed: int = 0
     licence: str = "CC-BY-4.0 (generated data); code BSD-3-Clause"

@@ -229,6 +229,7 @@ def _render_box(params, sub, npix, pad):
 
 # ---------------------------------------------------------------- scenes
 
+RENDER_BATCH = 128  # neighbours and stars rendered at once: bounds the FFT temporaries (a chunk holds ~1 300)
 SCENE_COLUMNS = ("n_neighbours", "n_stars", "blendedness", "bright_neighbour_5as", "has_knots", "has_arms",
                  "has_star", "star_x", "star_y", "star_mag_r")
 
@@ -338,11 +339,12 @@ def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: in
                     shift = np.round(at).astype(int)
                     p, s = _in_view(params, osub, view, psf[local], dx=at[:, 0] - shift[:, 0],
                                     dy=at[:, 1] - shift[:, 1])
-                    imgs = render_with_points(p, s, npix=grid)
                     one = np.zeros((1, 3, grid, grid))
                     for j, (st, sh) in enumerate(zip(local, shift)):
+                        if j % RENDER_BATCH == 0:  # a bounded batch of FFT boxes (Binder's 2 GB); same pixels
+                            imgs = render_with_points(_rows(p, j), _rows(s, j), npix=grid)
                         one[:] = 0.0
-                        _paste(one, imgs[j : j + 1], [0], [sh])
+                        _paste(one, imgs[j % RENDER_BATCH : j % RENDER_BATCH + 1], [0], [sh])
                         scene_counts[st] += one[0]
                         if v_i == 0:
                             r = _bin(one[0, 1], f)
@@ -365,6 +367,13 @@ def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: in
     for c in ("bright_neighbour_5as", "has_knots", "has_arms", "has_star"):
         cols[c] = cols[c].astype(np.int8)
     return out, seg, cols, target_flux
+
+
+def _rows(d: dict | None, start: int) -> dict | None:
+    """Objects start ... start + RENDER_BATCH - 1 of per-object arrays (scalars pass through)."""
+    if d is None:
+        return None
+    return {k: (v[start : start + RENDER_BATCH] if np.ndim(v) else v) for k, v in d.items()}
 
 
 def _scene_columns(cols, kind, table, pos, mine, stamps, truth, npix, pixel):
@@ -394,9 +403,10 @@ def simulate(truth: dict, seed: int, block: int, progress: bool = True, chunk: i
     spectra = np.empty((len(images), len(galaxies.SPEC_WAVE)), np.float32)
     for i0 in range(0, len(images), chunk):  # in place, in chunks: the full split is 1 GB of float32
         rng = np.random.default_rng([seed, block, 8, i0 // chunk])
-        part = images[i0 : i0 + chunk]
-        part += rng.standard_normal(part.shape, dtype=np.float32) * np.sqrt(sky + np.maximum(part, 0.0))
-        part *= galaxies.flux_scale()
+        for j0 in range(i0, min(len(images), i0 + chunk), 256):  # the chunk's draws in order, 256 stamps at a
+            part = images[j0 : min(j0 + 256, i0 + chunk)]  # time: float64 temporaries ~50 MB (Binder's 2 GB)
+            part += rng.standard_normal(part.shape, dtype=np.float32) * np.sqrt(sky + np.maximum(part, 0.0))
+        images[i0 : i0 + chunk] *= galaxies.flux_scale()
         rows = {k: v[i0 : i0 + chunk] for k, v in truth.items()}
         spec = galaxies.observed_spectrum(rows)
         sigma = np.sqrt(galaxies.SPEC_SIGMA_SKY**2 + galaxies.SPEC_GAIN * np.maximum(spec, 0.0))
@@ -407,16 +417,22 @@ def simulate(truth: dict, seed: int, block: int, progress: bool = True, chunk: i
 def generate(sizes: dict, seed: int, progress: bool = True) -> dict:
     """All splits: {split: {"images", "spectra", "wavelength", "segmentation", "truth"}}; the targets are the
     ``galaxies`` population (same draw as ``galaxies`` for the same seed), the truth adds SCENE_COLUMNS."""
+    return dict(iter_splits(sizes, seed, progress))
+
+
+def iter_splits(sizes: dict, seed: int, progress: bool = True):
+    """``generate``'s splits one at a time, (split, content): the dataset cache writes each before the next is
+    made, so only one split sits in memory (Binder's 2 GB)."""
     truth = galaxies.draw_population(sum(sizes.values()), seed)
-    out, start = {}, 0
+    start = 0
     for block, (split, n) in enumerate(sizes.items()):
         rows = {k: v[start : start + n] for k, v in truth.items()}
         rows["id"] = np.arange(n, dtype=np.int64)
         images, spectra, seg, cols = simulate(rows, seed, block, progress=progress)
-        out[split] = {"images": images, "spectra": spectra, "wavelength": galaxies.SPEC_WAVE.astype(np.float32),
+        yield split, {"images": images, "spectra": spectra, "wavelength": galaxies.SPEC_WAVE.astype(np.float32),
                       "segmentation": seg, "truth": {**rows, **cols}}
+        del images, spectra, seg, cols, rows
         start += n
-    return out
 
 
 def config() -> dict:
@@ -445,7 +461,7 @@ def _spec():
                     "the target's 3600-9800 A spectrum, a segmentation map and a truth table",
         tracks=("generative", "multimodal", "anomaly", "superres"),
         sizes={"full": {"train": 20000, "test": 2000}, "fast": {"train": 800, "test": 200}},
-        generate=generate, config=config)
+        generate=iter_splits, config=config)
 
 
 DATASETS = [_spec()]
