@@ -44,6 +44,17 @@ def test_a_failing_cell_is_a_failed_row(tmp_path):
     assert "failed: cell 1: ValueError: broken on purpose" in out.read_text()
 
 
+def test_a_cell_over_the_timeout_reports_the_peak_so_far(tmp_path):
+    nb = write(tmp_path / "slow.ipynb", "import numpy as np\nx = np.ones(50_000_000)  # 400 MB, touched",
+               "import time\ntime.sleep(120)")
+    out = tmp_path / "table.md"
+    assert bench.main([str(nb), "--out", str(out), "--timeout", "5"]) == 1
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
+    assert row["error"] == "cell 1: ran over --timeout 5 s" and row["peak_gb"] is None
+    assert 0.4 <= row["partial_gb"] < 2.0, row  # read from /proc while the kernel was busy
+    assert "| >= " in out.read_text() and "| not finished |" in out.read_text()
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     assert bench.main([str(tmp_path / "missing.ipynb")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
