@@ -46,10 +46,8 @@ FAST = dict(steps=20, batch=16, lr=2e-3, warmup=5, resolution=32, channels=(8, 1
 # full test split, >= its size against the FAST one). ddim_steps: 100, not 20 (README: W_ratio 10.8 -> 3.8 with the
 # same weights). ddim_eta: 0 deterministic, 1 DDPM-like (fresh noise at each step). train_images: first N only.
 SAMPLING = ("samples", "ddim_steps", "ddim_eta")  # the mode's, never the shipped model's (--pretrained)
-T_TRAIN = 1000  # DDPM noise levels
-SCALE = 3.0  # y = asinh(x / sky_sigma) / SCALE
-WEIGHT_DECAY = 1e-4
-GRAD_CLIP = 1.0
+T_TRAIN, SCALE = 1000, 3.0  # DDPM noise levels; y = asinh(x / sky_sigma) / SCALE
+WEIGHT_DECAY, GRAD_CLIP = 1e-4, 1.0  # AdamW's weight decay; the gradient-norm clip
 SAMPLE_BATCH = 250
 CKPT = "checkpoint"
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the shipped FULL model (scripts/ship_pretrained.py)
@@ -102,9 +100,12 @@ def load_training_images(dataset=DATASET, fast=None, resolution=32, limit=None):
     ds = data.load(dataset, "train", fast=fast)
     if "images" not in ds.arrays or tuple(ds.images.shape[1:]) != (3, 64, 64):
         raise baseline.BaselineError(f"--dataset {dataset}: expected a dataset with 3 x 64 x 64 'images'")
-    x = torch.from_numpy(np.array(crop(ds.images[:limit], resolution), dtype=np.float32))
-    data.release_pages(ds.images)  # copied: the memory map's read pages would otherwise stay resident (Binder: 2 GB)
-    return normalise(x, ds.meta["config"]["sky_sigma"]), ds.meta
+    x, sky = torch.empty((len(ds.images[:limit]), 3, resolution, resolution)), ds.meta["config"]["sky_sigma"]
+    for i in range(0, len(x), 2048):  # in chunks, each one's read pages given back: a 1 GB map (Binder: 2 GB)
+        x.numpy()[i : i + 2048] = crop(ds.images[: len(x)][i : i + 2048], resolution)
+        x[i : i + 2048] = normalise(x[i : i + 2048], sky)  # (the same bits as all at once)
+        data.release_pages(ds.images)
+    return x, ds.meta
 
 
 def make_noise_scheduler():
