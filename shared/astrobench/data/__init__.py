@@ -138,7 +138,7 @@ def _generate(spec: SimulatedSpec, final: Path, fast: bool, seed: int, progress:
                     np.save(tmp / f"{split}.truth.npy", rec, allow_pickle=False)
                 else:
                     np.save(tmp / f"{split}.{key}.npy", np.ascontiguousarray(value), allow_pickle=False)
-            del content, value  # a streaming generator then makes the next split without this one in memory
+            content = value = None  # a streaming generator then makes the next split without this one in memory
         write_manifest(tmp, {"name": spec.name, "version": spec.version, "seed": seed, "fast": fast,
                              "sizes": sizes, "config": spec.config()})
 
