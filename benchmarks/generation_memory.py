@@ -5,8 +5,8 @@
 
 A notebook's first full-size `data.load` generates the set inside the kernel, so this peak adds to whatever the
 kernel already holds (torch: ~0.3 GB). `notebook_memory.py` measures notebooks with the data already cached; this
-measures the generation. Each dataset is generated in a fresh Python process (its own high-water mark, from
-``getrusage``) into a temporary cache that is deleted afterwards. Memory does not depend on the machine's load, so
+measures the generation. Each dataset is generated in a fresh Python process (its own high-water mark, VmHWM
+from /proc) into a temporary cache that is deleted afterwards. Memory does not depend on the machine's load, so
 this need not run on a quiet machine; the wall times it prints do. Prints and writes a markdown table (``--out``,
 default benchmarks/generation_memory_<mode>.md) and JSON beside it. Exit 0 when every peak is within
 ``--limit-gb``, 1 otherwise, 2 on bad input.
@@ -29,8 +29,11 @@ from astrobench import data
 t0 = time.perf_counter()
 for split in data.registry.get(sys.argv[1]).splits:
     d = data.load(sys.argv[1], split, fast=sys.argv[2] == "fast", progress=False)
-print("ASTROBENCH_GEN", json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                                   "wall": time.perf_counter() - t0, "sha256": d.meta["sha256"]}))"""
+try:  # VmHWM: this process image's own peak; Linux's ru_maxrss also keeps the parent's from before exec
+    peak = next(int(x.split()[1]) * 1024 for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+print("ASTROBENCH_GEN", json.dumps({"peak": peak, "wall": time.perf_counter() - t0, "sha256": d.meta["sha256"]}))"""
 
 
 def simulated() -> list[str]:
