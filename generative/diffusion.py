@@ -292,15 +292,13 @@ def main(argv=None) -> int:
         cfg = baseline.settings(FULL, FAST, args)
         run = baseline.start(args)
         check_settings(cfg, args.stop_after)
+        diffusion_io.check_dataset(args.dataset, run.fast, cfg["samples"], metric.MIN_SAMPLES_FULL)
         if args.pretrained and (args.resume or args.stop_after):
             raise baseline.BaselineError("--pretrained: nothing is trained; expected no --resume or --stop-after")
         if not args.pretrained:
             x, meta = load_training_images(args.dataset, run.fast, cfg["resolution"], cfg["train_images"])
         test = data.load(args.dataset, "test", fast=run.fast)
-        need = len(test) if run.fast else metric.MIN_SAMPLES_FULL  # what the scorer will ask for
-        if cfg["samples"] < need:
-            raise baseline.BaselineError(f"--set samples={cfg['samples']}: expected at least {need} (the scorer's "
-                                         f"minimum against the {run.mode.upper()} test split)")
+        diffusion_io.check_samples(cfg["samples"], len(test) if run.fast else metric.MIN_SAMPLES_FULL, run.fast)
         t0 = time.perf_counter()
         if args.pretrained:  # the shipped model, its settings and normalisation; the mode's samples and DDIM steps
             model, shipped, command = load_pretrained(meta := test.meta, run.acc.device)
@@ -329,8 +327,8 @@ def main(argv=None) -> int:
         fake = sample(model, cfg["samples"], sky, y_range, cfg["ddim_steps"], config["resolution"], run.seed + 1,
                       eta=cfg["ddim_eta"])
         t_sample = time.perf_counter() - t0
-        baseline.save_npz(run.out / "predictions.npz", images=fake, fast=np.bool_(run.fast),
-                          dataset=np.str_(args.dataset))
+        baseline.save_predictions(run.out / "predictions.npz", test.meta, (), images=fake, fast=np.bool_(run.fast),
+                                  dataset=np.str_(args.dataset))
         pred = dict(np.load(run.out / "predictions.npz"))
         metrics, fake_stats = metric.score(pred, return_stats=True)  # the code path of `astrobench score generative`
         diffusion_io.plot_samples(np.asarray(test.images), fake, run.out / "samples.png")

@@ -330,7 +330,7 @@ def main(argv=None) -> int:
                       spec_mask_max=SPEC_MASK_MAX, logit_scale=scale, preprocess=d["prep"], n_train=len(d["img_train"]),
                       n_test=len(d["img_test"]))
         run.out.mkdir(parents=True, exist_ok=True)
-        baseline.save_npz(run.out / "predictions.npz", **pred)
+        baseline.save_predictions(run.out / "predictions.npz", d["test"].meta, ("images", "spectra"), **pred)
         torch.save(model.state_dict(), run.out / "clip.pt")
         baseline.write_json(run.out / "clip.config.json", {**config, **run.record()})
         plot(run.out, pred, hist_clip, hist_sup, d["test"].truth)

@@ -324,7 +324,7 @@ def main(argv=None) -> int:
         sr = predict(model, lr_test, cfg, device=run.acc.device)
         result = metrics.score({"sr": sr}, task=args.dataset)  # the same code as `astrobench score`
         run.out.mkdir(parents=True, exist_ok=True)
-        baseline.save_npz(run.out / "predictions.npz", sr=sr)
+        baseline.save_predictions(run.out / "predictions.npz", test_ds.meta, ("lr",), sr=sr)
         torch.save(model.state_dict(), run.out / "model.pt")
         baseline.write_json(run.out / "model_config.json", {**cfg, **run.record()})
         save_figures(run.out, lr_test, hr_test, sr, result, cfg)  # examples.png, pk.png

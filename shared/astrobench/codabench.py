@@ -13,8 +13,10 @@ and "Competition Bundle Structure") holds
 - ``competition.yaml``: one result-submission phase; the leaderboard's columns are the scorer's numeric keys (those
   the sample submission gets), the track's headline metric first (Codabench ranks by the column at index 0).
 
-The docker image that runs ``score.py`` needs the kit's dependencies for the track (``pip install
-'astrobench[TRACK]'`` gives them): ``--docker-image`` names it.
+The docker image that runs ``score.py`` needs Python >= 3.10 (pyproject.toml's requires-python; the copied package
+refuses an older one in one line) and the kit's dependencies for the track (``pip install 'astrobench[TRACK]'`` gives
+them): ``--docker-image`` names it. The default, ``python:3.11-slim`` (the kit's development Python), is the base to
+build that image from; CodaLab's own images stop at Python 3.9 (``codalab/codalab-legacy:py39``), too old for the kit.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ PRIMARY = {track: board.columns[0].key for track, board in BOARDS.items()} | {"s
 # sorts by value, so they inform but never rank)
 ASCENDING = re.compile(r"^(W_|floor_|pk_worst|flux_err|pdf_w1)")
 HIDDEN = re.compile(r"^(n|n_\w+|retrieval_n|retrieval_chance_\w+|floor_\w+|W_floor|calibration_num_\w+)$")
-DEFAULT_IMAGE = "codalab/codalab-legacy:py39"
+DEFAULT_IMAGE = "python:3.11-slim"  # Python >= requires-python (shared/tests/test_codabench.py checks); no kit deps
 SCORE_PY = '''#!/usr/bin/env python3
 """Codabench scoring program: astrobench's scorer on input/res/*.npz against input/ref; writes output/scores.json."""
 import json
@@ -163,6 +165,8 @@ def _reference(private_track: Path, track: str, names: list, dest: Path, fast: b
             t = data.load(name, "train", fast=fast, progress=False).truth
             np.save(dst / "train.truth.npy", np.asarray(t[["id", *PROPERTIES]]), allow_pickle=False)
             m["rows"] = {**m["rows"], "train": len(t)}
+        if track != "sbi":  # the released inputs' sha256s: the scorer checks that predictions were made on them
+            m["inputs"] = {k: m["files"][f"test.{k}.npy"] for k in TRACKS[track][name][0]}
         write_manifest(dst, {k: v for k, v in m.items() if k not in ("files", "sha256", "seed")})
 
 
@@ -171,7 +175,7 @@ def _sample(track: str, public: Path, ref: Path, names: list, fast: bool, path: 
     import numpy as np
 
     from . import data
-    from .baseline import save_npz
+    from .baseline import save_npz, save_predictions
     from .event import sbi_inputs, using
 
     rng = np.random.default_rng(0)
@@ -185,22 +189,25 @@ def _sample(track: str, public: Path, ref: Path, names: list, fast: bool, path: 
         return save_npz(path, calib_samples=np.stack([task.sample_prior(m, seed=s) for s in range(100)]))
     if track == "generative":  # as many public train images as the reference has rows: the real-data score
         n = json.loads((ref / names[0] / "manifest.json").read_text())["rows"]["test"]
-        return save_npz(path, images=np.asarray(data.load(names[0], "train", fast=fast, progress=False).images[:n]))
+        train = data.load(names[0], "train", fast=fast, progress=False)  # samples: made on no test input
+        return save_predictions(path, {**train.meta, "split": "test"}, (), images=np.asarray(train.images[:n]))
     with using(public):
         test = data.load(names[0], "test", fast=fast, progress=False)
     if track == "anomaly":  # peak over median absolute pixel: trails, cosmic rays and bleeds stand out
         a = np.abs(flat(test.images))
-        return save_npz(path, score=a.max(1) / np.maximum(np.median(a, 1), 1e-12))
+        return save_predictions(path, test.meta, ("images",), score=a.max(1) / np.maximum(np.median(a, 1), 1e-12))
     if track == "superres":
         from .metrics.superres import bicubic
 
         cfg = test.meta["config"]
-        return save_npz(path, sr=bicubic(np.asarray(test.lr), cfg["factor"], cfg["extensive"]))
+        return save_predictions(path, test.meta, ("lr",), sr=bicubic(np.asarray(test.lr), cfg["factor"],
+                                                                     cfg["extensive"]))
     train = data.load(names[0], "train", fast=fast, progress=False)  # multimodal: fixed random projections
     p_img = rng.standard_normal((flat(test.images[:1]).shape[1], 16)).astype(np.float32) / 64
     p_spec = rng.standard_normal((flat(test.spectra[:1]).shape[1], 16)).astype(np.float32) / 16
-    return save_npz(path, image_emb=flat(test.images) @ p_img, spectrum_emb=flat(test.spectra) @ p_spec,
-                    image_emb_train=flat(train.images) @ p_img, spectrum_emb_train=flat(train.spectra) @ p_spec)
+    return save_predictions(path, test.meta, ("images", "spectra"), image_emb=flat(test.images) @ p_img,
+                            spectrum_emb=flat(test.spectra) @ p_spec, image_emb_train=flat(train.images) @ p_img,
+                            spectrum_emb_train=flat(train.spectra) @ p_spec)
 
 
 def _logo(path: Path, track: str) -> None:
@@ -333,7 +340,8 @@ def add_parser(sub) -> None:
     s.add_argument("--out", required=True, help="bundle .zip to write")
     s.add_argument("--private", default="event-private", help="folder made by `astrobench event init`")
     s.add_argument("--docker-image", default=DEFAULT_IMAGE,
-                   help=f"image with the track's dependencies that runs the scorer (default {DEFAULT_IMAGE})")
+                   help=f"image with Python >= 3.10 and the track's dependencies that runs the scorer (default "
+                        f"{DEFAULT_IMAGE}, to build it from)")
     s.add_argument("--no-public-data", action="store_true",
                    help="leave the released test inputs out of the bundle (hand them out another way)")
     s.set_defaults(func=_cmd)

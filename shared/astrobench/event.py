@@ -104,7 +104,7 @@ def event_split(name: str, split: str, fast: bool):
     content = {p.name[len(split) + 1 : -4]: np.load(p, mmap_mode="r", allow_pickle=False) for p in files}
     if "truth" not in content:  # a release: the row index is all the table holds
         content["truth"] = {"id": np.arange(rows, dtype=np.int64)}
-    meta = {k: manifest.get(k) for k in ("name", "version", "fast", "config", "sha256", "seed")}
+    meta = {k: manifest.get(k) for k in ("name", "version", "fast", "config", "sha256", "seed", "inputs")}
     meta.update(split=split, path=str(folder), kind="event", event=manifest["event"], sizes={split: rows},
                 files={k: v for k, v in manifest["files"].items() if k.startswith(f"{split}.")})
     return data._to_dataset(name, split, content, meta)

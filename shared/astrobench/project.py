@@ -183,6 +183,8 @@ def new(track: str, dst, team: str | None = None, template: str | None = None, k
         raise ProjectError("copier is not installed; expected `pip install copier` (the kit's `project` extra)") \
             from None
     data = {"track": track, "team": team, **_kit_setting(kit_repo)}
+    if ref is not None or (Path(src) / ".git").exists():  # a local git clone: `make install` installs from it offline
+        data["kit_path"] = str(Path(src).resolve())
     work = Path(tempfile.mkdtemp(prefix=f".{dst.name}.new-", dir=parent))
     try:
         if Path(src) == TEMPLATE and any(p.is_symlink() for p in TEMPLATE.rglob("*")):
@@ -249,11 +251,16 @@ def slug(team: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", team.lower()).strip("-")
 
 
-def pack(predictions, target: str, team: str, out="submission", method: str | None = None) -> Path:
-    """Check ``predictions`` with the scorer of ``astrobench score TARGET`` and write OUT/<board>/<team>/
-    (predictions.npz + team.json), the layout ``astrobench leaderboard`` reads; <board> is TARGET with ':' -> '-'.
-    An existing team.json keeps its method and members."""
+def pack(predictions, target: str, team: str, out="submission", method: str | None = None,
+         members=None) -> tuple[Path, dict]:
+    """Check ``predictions`` and write OUT/<board>/<team>/ (predictions.npz + team.json), the layout ``astrobench
+    leaderboard`` reads; <board> is TARGET with ':' -> '-'. Returns (that folder, team.json). Public: checked with
+    the scorer of ``astrobench score TARGET``. Under ``$ASTROBENCH_EVENT`` (a release, which holds no truth): checked
+    to have been made on the release's test inputs (``made_on``), for ``astrobench event score`` to score. An
+    existing team.json keeps its method and members unless new ones are given."""
     import json
+
+    import numpy as np
 
     from . import metrics
     from .baseline import check_folder, write_json
@@ -261,21 +268,66 @@ def pack(predictions, target: str, team: str, out="submission", method: str | No
     if not TEAM.match(team):
         raise ProjectError(f"--team {team!r}: expected {TEAM_RULE}")
     dest = check_folder(Path(out) / target.replace(":", "-") / slug(team), "--out")
-    result = metrics.score(target, metrics.load_predictions(predictions))  # one-line ScoreInputError if invalid
+    pred = metrics.load_predictions(predictions)
+    made = metrics.made_on(pred)
+    event = os.environ.get("ASTROBENCH_EVENT")
+    if event:
+        result = _check_event(pred, made, target, event)
+    else:  # one-line ScoreInputError if invalid or made on another split
+        result = metrics.score(target, pred)
     old = {}
     if (dest / "team.json").is_file():
         try:
             old = json.loads((dest / "team.json").read_text())
         except ValueError:
             old = {}
+    members = [m.strip() for m in members.split(",") if m.strip()] if isinstance(members, str) else members
     dest.mkdir(parents=True, exist_ok=True)
     tmp = dest / f".predictions.npz.tmp{os.getpid()}"
     shutil.copyfile(predictions, tmp)
     os.replace(tmp, dest / "predictions.npz")
-    write_json(dest / "team.json", {
-        "name": team, "members": old.get("members", []), "method": method or old.get("method", ""),
-        "target": target, "metrics": {k: v for k, v in result.items() if isinstance(v, (int, float, str))}})
-    return dest
+    rows = len(next(v for k, v in pred.items() if k != metrics.MADE_ON and np.ndim(v) > 0))
+    info = {"name": team, "members": members or old.get("members", []), "method": method or old.get("method", ""),
+            "target": target, "split": made, "rows": rows,
+            "metrics": {k: v for k, v in result.items() if isinstance(v, (int, float, str))}}
+    if event:
+        info["event"] = _release_id(event)
+    write_json(dest / "team.json", info)
+    return dest, info
+
+
+def _check_event(pred: dict, made, target: str, event: str) -> dict:
+    """An event submission: made on the release's test inputs (its truth is the organisers', who score it)."""
+    from . import data
+
+    track = target.partition(":")[0]
+    if made is None or made.get("source") != "event":
+        where = "an unknown split (no made_on record)" if made is None else data.describe(made)
+        raise ProjectError(f"the predictions were made on {where}; expected predictions on the event's release "
+                           f"{event} (run with ASTROBENCH_EVENT set: make submit EVENT={event})")
+    if track == "sbi":
+        return {}
+    test = data.load(made["dataset"], made["split"], fast=made["fast"], progress=False)
+    problem = data.mismatch(made, test.meta)
+    if problem:
+        raise ProjectError(f"{problem}; expected predictions made on this release's inputs")
+    return {"event_rows": len(test)}
+
+
+def _release_id(event: str) -> dict:
+    """Which release a submission was made on: its folder name and the sha256 of its event.json."""
+    from .data.cache import sha256_file
+
+    index = Path(event).expanduser() / "event.json"
+    return {"release": Path(event).name, "event_json_sha256": sha256_file(index) if index.is_file() else None}
+
+
+def summary(dest: Path, info: dict) -> str:
+    made = info.get("split") or {}
+    split = (f"{'the event' if made.get('source') == 'event' else 'public'} {made.get('split', '?')} split of "
+             f"{made.get('dataset', '?')}, {'FAST' if made.get('fast') else 'full'}") if made else "split not recorded"
+    return (f"packed {info['target']} for team {info['name']!r}: {split}, {info['rows']} rows, method "
+            f"{info['method'] or '(none)'!s}, members {', '.join(info['members']) or '(none)'} -> {dest}")
 
 
 def main(argv=None) -> int:
@@ -290,14 +342,22 @@ def main(argv=None) -> int:
     s.add_argument("--team", required=True, help="the team's name")
     s.add_argument("--out", default="submission", help="submission folder (default: submission)")
     s.add_argument("--method", help="one line on the method, for team.json")
+    s.add_argument("--members", help="comma-separated names, for team.json")
     try:
         args = p.parse_args(argv)
-        dest = pack(args.predictions, args.target, args.team, args.out, args.method)
+        method, members = args.method, args.members
+        if not (method and members) and sys.stdin.isatty():  # asked once; a script passes them as flags
+            method = method or input("method (one line, for the leaderboard): ").strip()
+            members = members or input("members (comma-separated): ").strip()
+        dest, info = pack(args.predictions, args.target, args.team, args.out, method, members)
     except ERRORS as err:
         text = str(err).strip().splitlines()
         print(f"astrobench pack: error: {text[0] if text else type(err).__name__}", file=sys.stderr)
         return 2
-    print(f"submission for {args.target} -> {dest} (predictions.npz, team.json: add your method there)")
+    print(summary(dest, info))
+    if not info["method"] or not info["members"]:
+        print("note: team.json has no method or members; the leaderboard shows them: make submit METHOD='...' "
+              "MEMBERS='ana, bo'")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,11 @@ __all__ = [
     "SimulatedSpec",
     "cache_dir",
     "fetch",
+    "identity",
     "info",
     "list",
     "load",
+    "mismatch",
     "path_of",
     "register",
     "register_arrays",
@@ -38,6 +41,7 @@ __all__ = [
     "release_pages",
     "status",
     "unregister",
+    "watching",
 ]
 
 
@@ -149,6 +153,13 @@ def load(name: str, split: str = "train", fast=None, seed: int | None = None, pr
     ``fast=None`` follows FAST mode (``astrobench.notebook.fast()``). Arrays are memory-mapped,
     so a cached reload is instant and large sets fit in little RAM.
     """
+    ds = _load(name, split, fast, seed, progress)
+    for seen in _WATCHERS:
+        seen.append(ds.meta)
+    return ds
+
+
+def _load(name: str, split: str, fast, seed: int | None, progress: bool) -> Dataset:
     spec = registry.get(name)
     if split not in spec.splits:
         raise DataError(f"unknown split {split!r} for dataset {name!r}; expected one of: {', '.join(spec.splits)}")
@@ -186,6 +197,64 @@ def load(name: str, split: str = "train", fast=None, seed: int | None = None, pr
     meta.update(split=split, path=str(final), kind="simulated",
                 files={k: v for k, v in manifest["files"].items() if k.startswith(f"{split}.")})
     return _to_dataset(name, split, content, meta)
+
+
+_WATCHERS: builtins.list = []
+
+
+@contextmanager
+def watching():
+    """Yields a list that receives the ``meta`` of every split ``load`` returns inside the block (the scorers use it
+    to learn which split they scored against, whatever loaded it)."""
+    seen: builtins.list = []
+    _WATCHERS.append(seen)
+    try:
+        yield seen
+    finally:
+        _WATCHERS.remove(seen)
+
+
+# ---------------------------------------------------------------- which inputs predictions were made on
+
+
+def identity(meta: dict, inputs=()) -> dict:
+    """What predictions record about the split they were made on (``predictions.npz``'s ``made_on``): the dataset,
+    version, split, FAST/full, where it came from (the public set or an event) and the sha256 of each input array
+    (``inputs``, e.g. ``("images",)``; none for samples that depend on no test input)."""
+    return {"dataset": meta.get("name"), "version": meta.get("version"), "split": meta.get("split"),
+            "fast": bool(meta.get("fast")), "source": _source(meta),
+            "inputs": {k: _input_sha(meta, k) for k in inputs}}
+
+
+def _source(meta: dict) -> str:
+    return "event" if meta.get("kind") == "event" else "public"
+
+
+def _input_sha(meta: dict, key: str):
+    """sha256 of one input array of a split: the manifest's (or, for a downloaded set, the source file's)."""
+    declared = (meta.get("inputs") or {}).get(key)  # a scorer's reference folder keeps only its inputs' hashes
+    files = meta.get("files") or {}
+    return declared or files.get(f"{meta.get('split')}.{key}.npy") or (None if files else meta.get("sha256"))
+
+
+def describe(made: dict) -> str:
+    """``the public FAST test split of galaxies-anomaly v1.2.0 (images sha256 3f2a9c01b2d4)``."""
+    shas = ", ".join(f"{k} sha256 {str(v)[:12]}" for k, v in made.get("inputs", {}).items())
+    mode = "FAST" if made.get("fast") else "full"
+    where = "event's" if made.get("source") == "event" else "public"
+    return (f"the {where} {mode} {made.get('split')} split of {made.get('dataset')} v{made.get('version')}"
+            + (f" ({shas})" if shas else ""))
+
+
+def mismatch(made: dict, meta: dict) -> str | None:
+    """Why predictions ``made`` (an ``identity``) do not belong to the split ``meta``, or None when they do."""
+    here = identity(meta, made.get("inputs", {}))
+    keys = ("dataset", "version", "split", "fast")
+    differ = [k for k in keys if made.get(k) != here[k]]
+    differ += [k for k, sha in made.get("inputs", {}).items() if sha is None or sha != here["inputs"].get(k)]
+    if not differ:
+        return None
+    return f"the predictions were made on {describe(made)}; this scores {describe(here)}"
 
 
 def _to_dataset(name, split, content, meta) -> Dataset:

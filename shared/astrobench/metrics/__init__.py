@@ -11,7 +11,9 @@ was expected) and returns the metrics dict that the baseline also writes to metr
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -20,6 +22,16 @@ import numpy as np
 
 class ScoreInputError(ValueError):
     """Predictions that cannot be scored: wrong keys, shapes, dtypes, NaNs or split sizes."""
+
+
+# the key of predictions.npz that records the split they were made on (``astrobench.data.identity``, as JSON)
+MADE_ON = "made_on"
+
+
+class Predictions(dict):
+    """The arrays of a predictions file, and its path (what ``load_predictions`` returns)."""
+
+    path: Path | None = None
 
 
 def tracks() -> list:
@@ -41,10 +53,44 @@ def load_predictions(path) -> dict:
             if not isinstance(f, np.lib.npyio.NpzFile):
                 raise ValueError("a single array, not an archive of named arrays")
             with f:
-                return {k: f[k] for k in f.files}
+                pred = Predictions({k: f[k] for k in f.files})
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # empty, truncated, not an .npz
-        raise ScoreInputError(f"{path}: not a readable .npz file ({err}); expected one written by a baseline or "
+        why = "not an archive of arrays" if "pickle" in str(err) else str(err)  # numpy's advice is not for users
+        raise ScoreInputError(f"{path}: not a readable .npz file ({why}); expected one written by a baseline or "
                               "np.savez") from None
+    pred.path = path
+    return pred
+
+
+def made_on(pred: dict) -> dict | None:
+    """The ``made_on`` record of predictions (None in files written before it existed)."""
+    if MADE_ON not in pred:
+        return None
+    try:
+        made = json.loads(str(np.asarray(pred[MADE_ON])))
+        assert isinstance(made, dict) and isinstance(made.get("inputs", {}), dict)
+    except (ValueError, AssertionError):
+        raise ScoreInputError(f"{MADE_ON!r} is not a record of the split the predictions were made on; expected "
+                              "the JSON string the kit writes (astrobench.baseline.save_predictions)") from None
+    return made
+
+
+def check_made_on(made: dict | None, scored: list, path=None) -> None:
+    """Predictions ``made`` on one split, scored against the splits whose metadata is ``scored``: a one-line
+    ScoreInputError unless one of them is the split they were made on. Files without the record: a warning."""
+    from .. import data
+
+    if made is None:
+        if path is not None and scored:
+            print(f"astrobench: warning: {path} does not record the split it was made on (an older file); scored "
+                  f"as if made on {data.describe(data.identity(scored[-1]))}", file=sys.stderr)
+        return
+    candidates = [m for m in scored if m.get("split") == made.get("split")]
+    problems = [data.mismatch(made, m) for m in candidates]
+    if problems and all(problems):
+        hint = ("predict with $ASTROBENCH_EVENT set to the event's release" if candidates[-1].get("kind") == "event"
+                else "predict without $ASTROBENCH_EVENT")
+        raise ScoreInputError(f"{problems[-1]}; expected predictions made on that split: {hint}")
 
 
 def score(target: str, pred, task: str | None = None) -> dict:
@@ -56,11 +102,16 @@ def score(target: str, pred, task: str | None = None) -> dict:
         raise ScoreInputError(f"no scorer for track {track!r}; expected one of: {', '.join(available) or 'none yet'}")
     if not isinstance(pred, dict):
         pred = load_predictions(pred)
+    from .. import data
     from ..event import check_scorable
 
     check_scorable()  # $ASTROBENCH_EVENT at a release: no truth there; one clear line, not a scorer's KeyError
+    made = made_on(pred)
     module = importlib.import_module(f"{__name__}.{track}")
-    return module.score(pred, task=task)
+    with data.watching() as scored:
+        result = module.score({k: v for k, v in pred.items() if k != MADE_ON}, task=task)
+    check_made_on(made, scored, getattr(pred, "path", None))
+    return result
 
 
 def require(pred: dict, key: str, *, ndim=None, shape=None, kind: str = "f", min_rows=None) -> np.ndarray:
