@@ -5,8 +5,10 @@ Sphinx + myst-nb + sphinx-book-theme, offline. The pages are the README (home), 
 BEST_PRACTICES, RESOURCES, CONTRIBUTING, one card per dataset (`astrobench info NAME`, generated here) and a
 leaderboard page (linking to a site built by `astrobench leaderboard`, copied in with --leaderboard).
 
-Notebooks run in FAST mode in their own folder (as under nbval), N at a time, and their executed copies go into a
-jupyter-cache keyed by the notebook's content: an unchanged notebook is not run again. Sphinx renders the executed
+Notebooks run in FAST mode in a temporary copy of their own folder (the working directory they expect, as under nbval,
+but what they write, outputs/ and __pycache__/, stays out of the checkout and is deleted after), N at a time, and
+their executed copies go into a jupyter-cache keyed by the notebook's content: an unchanged notebook is not run
+again. Sphinx renders the executed
 copies with myst-nb's execution off. The cache folder itself is keyed by the code the notebooks run (the astrobench
 package, the track scripts, the shipped models, pyproject.toml, the installed packages' versions), so outputs never
 outlive a change to that code. The committed notebooks are only read; outputs live in build/site only."""
@@ -17,7 +19,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -32,6 +37,11 @@ ROOT, BUILD = layout.ROOT, layout.BUILD
 KERNEL_ENV = {"ASTROBENCH_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
+
+# ipykernel logs this once per kernel, on stderr (16 lines over tqdm's bar): dropped where the kernels are started
+KERNEL_NOISE = b"Kernel is running over TCP without encryption"
+# not copied into a notebook's run folder: what notebooks write (outputs/), caches; folders are linked, files copied
+RUN_SKIP = shutil.ignore_patterns("outputs", ".ipynb_checkpoints", "__pycache__", "*.egg-info")
 
 MARKER = ".astrobench-site"  # marks a folder this script wrote, so that --out never replaces anything else
 
@@ -71,15 +81,62 @@ def stale_notebooks(cache, paths) -> list:
     return stale
 
 
-def _run_notebook(path: str, timeout: int):
-    """One notebook, executed in its own folder (a worker process); returns (executed json, seconds, error)."""
+def run_folder(folder: Path, under: Path) -> Path:
+    """A stand-in for a notebook's folder, ``under/<its path in the kit>``: the folder's files copied (a track script
+    finds its pretrained/ beside itself), its subfolders linked, outputs/ and caches left out, so a notebook reads
+    what it would read at home and writes only into the stand-in."""
+    rel = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else Path(folder.name)
+    dest = under / rel
+    dest.mkdir(parents=True, exist_ok=True)
+    skipped = RUN_SKIP(str(folder), [p.name for p in folder.iterdir()])
+    for p in sorted(folder.iterdir()):
+        if p.name in skipped:
+            continue
+        if p.is_dir():
+            (dest / p.name).symlink_to(p.resolve(), target_is_directory=True)
+        else:
+            shutil.copy2(p, dest / p.name)
+    return dest
+
+
+@contextmanager
+def _stderr_without(noise: bytes):
+    """Drop the lines holding ``noise`` from what this process and the processes it starts (kernels) write to
+    stderr; everything else passes through."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def pump():
+        with os.fdopen(read, "rb") as src, os.fdopen(os.dup(saved), "wb", buffering=0) as dst:
+            for line in src:
+                if noise not in line:
+                    dst.write(line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe closes once the kernel, which inherited it, has exited too
+        os.close(saved)
+        thread.join(timeout=10)
+
+
+def _run_notebook(path: str, timeout: int, cwd: str | None = None):
+    """One notebook, executed in ``cwd`` (default: its own folder) in a worker process; returns (executed json,
+    seconds, error)."""
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
     os.environ.update(KERNEL_ENV)  # this worker's kernel inherits it; the caller's environment stays as it was
     os.environ.pop("ASTROBENCH_EVENT", None)  # the site shows the public kit, never an event's released test split
     nb = nbformat.read(path, as_version=4)
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False)
+    with _stderr_without(KERNEL_NOISE):
+        result = single_nb_execution(nb, cwd=cwd or str(Path(path).parent), timeout=timeout, allow_errors=False)
     error = None
     if result.err is not None:
         cells = [i for i, c in enumerate(nb.cells) if "error" in {o.get("output_type") for o in c.get("outputs", [])}]
@@ -99,9 +156,12 @@ def execute(paths, cache, jobs: int, timeout: int = 600) -> list:
     if not stale:
         return []
     failures = []
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool, \
+    # one stand-in folder per notebook folder, shared by its notebooks as their home is (03 may read 02's outputs/)
+    with tempfile.TemporaryDirectory(prefix="astrobench-site-run-") as under, \
+            ProcessPoolExecutor(max_workers=max(1, jobs)) as pool, \
             tqdm(total=len(stale), desc="executing notebooks (FAST)", unit="nb") as bar:
-        futures = {pool.submit(_run_notebook, str(p), timeout): p for p in stale}
+        homes = {folder: run_folder(folder, Path(under)) for folder in sorted({p.parent for p in stale})}
+        futures = {pool.submit(_run_notebook, str(p), timeout, str(homes[p.parent])): p for p in stale}
         for fut in as_completed(futures):
             path = futures[fut]
             rel = path.relative_to(ROOT).as_posix()

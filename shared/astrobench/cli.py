@@ -106,25 +106,64 @@ def _fetch(args, data) -> int:
         return _fail("fetch: expected one or more dataset names, or --all")
     for name in names:
         data.registry.get(name)  # validates every name before any work starts
+    variants = {"both": (True, False), "fast": (True,), "full": (False,)}[args.variant]
     if args.dry_run:
-        total = 0
-        print(f"{'dataset':24s} {'kind':9s} {'size':>10s}  {'sha256':20s} state")
-        for name in names:
-            spec = data.registry.get(name)
-            if spec.kind == "remote":
-                cached = data.remote.is_cached(spec)
-                total += 0 if cached else spec.size_bytes
-                sha = "published" if spec.sha256 else "trust-on-first-use"
-                print(f"{name:24s} {spec.kind:9s} {spec.size_bytes / 1e6:8,.0f} MB  {sha:20s} "
-                      f"{'cached' if cached else 'would download from ' + spec.urls[0].split('/')[2]}")
-            else:
-                ready = (data.path_of(name) / "manifest.json").is_file()
-                print(f"{name:24s} {spec.kind:9s} {'-':>10s}  {'(generated)':20s} "
-                      f"{'cached' if ready else 'would generate locally'}")
-        print(f"total to download: {total / 1e9:,.2f} GB")
-        return 0
+        return _dry_run(names, variants, data)
     for name in names:
-        print(f"{name}: {data.fetch(name)}")
+        spec = data.registry.get(name)
+        if spec.kind != "simulated":
+            print(f"{name}: {data.fetch(name)}")
+            continue
+        # notebooks in quick (FAST) mode read the FAST variant, full runs the full one: make what --variant asks for
+        for fast in variants if getattr(spec, "path", None) is None else (None,):  # user data: one folder
+            data.load(name, spec.splits[0], fast=fast)
+            label = "" if fast is None else f" ({'fast' if fast else 'full'})"
+            print(f"{name}{label}: {data.path_of(name, fast=fast)}")
+    return 0
+
+
+def _rows(sizes: dict) -> str:
+    return " + ".join(f"{n:,} {split}" for split, n in sizes.items())
+
+
+def _dry_run(names, variants, data) -> int:
+    """What ``fetch`` would download (remote: size, hash) or generate (simulated: rows per variant, and the size on
+    disk where a cached variant gives the bytes per row), without doing it."""
+    from .data.cache import dir_size
+
+    total, rows_to_make, bytes_to_make, unknown = 0, 0, 0, 0
+    print(f"{'dataset':24s} {'kind':9s} {'size':>12s}  {'sha256':20s} state")
+    for name in names:
+        spec = data.registry.get(name)
+        if spec.kind == "remote":
+            cached = data.remote.is_cached(spec)
+            total += 0 if cached else spec.size_bytes
+            sha = "published" if spec.sha256 else "trust-on-first-use"
+            print(f"{name:24s} {spec.kind:9s} {spec.size_bytes / 1e6:9,.0f} MB  {sha:20s} "
+                  f"{'cached' if cached else 'would download from ' + spec.urls[0].split('/')[2]}")
+            continue
+        paths = {fast: data.path_of(name, fast=fast) for fast in (True, False)}
+        ready = {fast: (p / "manifest.json").is_file() for fast, p in paths.items()}
+        n_rows = {fast: sum(spec.sizes["fast" if fast else "full"].values()) for fast in (True, False)}
+        per_row = next((dir_size(paths[f]) / n_rows[f] for f in (True, False) if ready[f] and n_rows[f]), None)
+        for fast in variants:
+            variant = "fast" if fast else "full"
+            if ready[fast]:
+                size = f"{dir_size(paths[fast]) / 1e6:,.0f} MB"
+            elif per_row is not None:  # estimated from the other, cached variant's bytes per row
+                size = f"~{per_row * n_rows[fast] / 1e6:,.0f} MB"
+                bytes_to_make += per_row * n_rows[fast]
+            else:
+                size = f"{n_rows[fast]:,} rows"
+                unknown += 1
+            if not ready[fast]:
+                rows_to_make += n_rows[fast]
+            print(f"{name:24s} {spec.kind:9s} {size:>12s}  {'(generated)':20s} {variant}: "
+                  f"{_rows(spec.sizes[variant])}, {'cached' if ready[fast] else 'would generate locally'}")
+    print(f"total to download: {total / 1e9:,.2f} GB")
+    estimate = f", ~{bytes_to_make / 1e9:,.2f} GB" if bytes_to_make else ""
+    sizes_unknown = f" (+ {unknown} variant(s) of unknown size until generated)" if unknown and bytes_to_make else ""
+    print(f"total to generate: {rows_to_make:,} rows{estimate}{sizes_unknown}")
     return 0
 
 
@@ -142,6 +181,11 @@ def cmd_doctor(args) -> int:
     from .data.cache import dir_size
     from .notebook import fast
 
+    fast()  # a bad ASTROBENCH_FAST fails here, before anything is printed
+    root = data.cache_dir()
+    problem = data.cache.unwritable(root)
+    if problem and problem.endswith("is a file"):  # `fetch` refuses it too; "not cached" would hide the cause
+        return _fail(f"dataset cache {root} (${data.cache.ENV_VAR}): {problem}; expected a folder")
     print(f"astrobench {__version__}   Python {platform.python_version()} ({sys.executable})")
     print(f"platform   {platform.platform()}   CPU cores: {os.cpu_count()}")
     for pkg in ("numpy", "scipy", "astropy", "skypy", "speclite", "pooch", "torch", "jax", "galsim",
@@ -157,8 +201,8 @@ def cmd_doctor(args) -> int:
         pass
     print(f"GPU        {gpu}")
     print(f"FAST mode  {fast()}  (ASTROBENCH_FAST={os.environ.get('ASTROBENCH_FAST')!r}, CI={'CI' in os.environ})")
-    root = data.cache_dir()
-    print(f"cache      {root}  ({dir_size(root) / 1e6:,.1f} MB)")
+    note = f"; read-only: {problem}" if problem else ""  # a pre-filled shared cache may be; missing sets then fail
+    print(f"cache      {root}  ({dir_size(root) / 1e6:,.1f} MB{note})")
     for row in data.status():
         state = "ready" if row["ready"] else "not cached"
         if row.get("verified"):
@@ -262,7 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("fetch", help="download (remote) or generate (simulated) datasets into the cache")
     s.add_argument("names", nargs="*")
     s.add_argument("--all", action="store_true", help="every registered dataset")
-    s.add_argument("--dry-run", action="store_true", help="list what would be fetched, with sizes")
+    s.add_argument("--dry-run", action="store_true",
+                   help="list what would be fetched: download sizes, rows (and size, once known) of generated sets")
+    s.add_argument("--variant", choices=("both", "fast", "full"), default="both",
+                   help="simulated sets: which variant to generate, FAST (quick-mode notebooks, CI) or full "
+                        "(default: both)")
     s.add_argument("--cache-dir", help="cache to fill (default: $ASTROBENCH_DATA or the user cache dir)")
     s.set_defaults(func=cmd_fetch)
     s = sub.add_parser("doctor", help="versions, CPU/GPU, cache and dataset status")

@@ -147,3 +147,59 @@ def test_demo_checks_out_and_environment_first(tmp_path, capsys, monkeypatch, ca
     monkeypatch.setenv("ASTROBENCH_DATA", "/proc/astrobench")
     _one_line_exit_2(["fetch", "galaxies"], capsys, "not writable")
     assert not (tmp_path / "d").exists()
+
+
+def test_doctor_refuses_a_cache_that_is_a_file(tmp_path, capsys, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for cache in (afile, afile / "sub"):  # as `fetch` does; listing every set as "not cached" would hide the cause
+        monkeypatch.setenv("ASTROBENCH_DATA", str(cache))
+        _one_line_exit_2(["doctor"], capsys, f"{afile} is a file; expected a folder")
+        assert not capsys.readouterr().out
+
+
+def _counting_spec(calls):
+    from astrobench.data.registry import SimulatedSpec
+
+    def generate(sizes, seed, progress):
+        calls.append(dict(sizes))
+        return {split: {"x": np.zeros((n, 4), np.float32), "truth": {"y": np.arange(n)}} for split, n in sizes.items()}
+
+    return SimulatedSpec(name="cli-counting", version="1", description="numpy-only set for fetch tests",
+                         tracks=("tests",), sizes={"full": {"train": 30, "test": 10}, "fast": {"train": 6, "test": 2}},
+                         generate=generate, config=dict)
+
+
+@pytest.fixture
+def counting(cache):
+    from astrobench import data
+
+    calls = []
+    data.register(_counting_spec(calls))
+    yield calls
+    data.unregister("cli-counting")
+
+
+def test_fetch_makes_the_fast_and_full_variants_notebooks_read(counting, cache, capsys, monkeypatch):
+    from astrobench import data
+
+    monkeypatch.delenv("ASTROBENCH_FAST", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    assert cli.main(["fetch", "cli-counting", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "fast: 6 train + 2 test, would generate locally" in out and "     8 rows" in out
+    assert "full: 30 train + 10 test, would generate locally" in out and "    40 rows" in out
+    assert "total to generate: 48 rows" in out and not counting
+    assert cli.main(["fetch", "cli-counting", "--variant", "fast"]) == 0
+    assert counting == [{"train": 6, "test": 2}]
+    assert cli.main(["fetch", "cli-counting", "--dry-run"]) == 0  # the full size, estimated from the FAST variant's
+    out = capsys.readouterr().out
+    assert "fast: 6 train + 2 test, cached" in out and "~0 MB" in out and "total to generate: 40 rows, ~0.00 GB" in out
+    assert cli.main(["fetch", "cli-counting"]) == 0  # default: both, what FAST and full notebooks load
+    assert counting == [{"train": 6, "test": 2}, {"train": 30, "test": 10}]
+    for fast in (True, False):
+        assert (data.path_of("cli-counting", fast=fast) / "manifest.json").is_file()
+    capsys.readouterr()
+    assert cli.main(["doctor"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "cli-counting" in line]
+    assert len(rows) == 2 and all("ready" in row for row in rows)

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +21,10 @@ TARGETS = {"anomaly": "anomaly", "superres:fields": "superres:superres-fields"}
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     """A private FAST event (anomaly, superres) and one unzipped bundle per target."""
+    kit = Path(codabench.__file__).resolve().parents[2]  # a clone's root; an installed package's site-packages
+    if not all(any(kit.glob(f"{t.split(':')[0]}/02_*.ipynb")) for t in TARGETS):
+        pytest.skip("needs a clone of the kit: a bundle ships the track's notebook from beside the astrobench it "
+                    f"runs (an installed package has none: {kit})")
     root = tmp_path_factory.mktemp("codabench")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ASTROBENCH_DATA", str(root / "cache"))
@@ -36,11 +42,10 @@ def bundles(tmp_path_factory):
         yield root, out
 
 
-def run_like_codabench(bundle: Path, work: Path, submission: Path, env_extra=None):
+def run_like_codabench(bundle: Path, work: Path, submission: Path, env_extra=None, python=sys.executable):
     """Codabench's scoring step: program in /app/program, submission unzipped in input/res, reference data in
-    input/ref, `command` of metadata.yaml with /app replaced by ``work``; scores in output/scores.json."""
-    import shutil
-
+    input/ref, `command` of metadata.yaml with /app replaced by ``work`` (its python3: ``python``); scores in
+    output/scores.json."""
     shutil.copytree(bundle / "scoring_program", work / "program")
     shutil.copytree(bundle / "reference_data", work / "input" / "ref")
     with zipfile.ZipFile(submission) as z:
@@ -48,7 +53,7 @@ def run_like_codabench(bundle: Path, work: Path, submission: Path, env_extra=Non
     (work / "output").mkdir()
     command = yaml.safe_load((work / "program" / "metadata.yaml").read_text())["command"]
     assert command == "python3 /app/program/score.py /app/input /app/output"
-    argv = [sys.executable, *command.replace("/app", str(work)).split()[1:]]
+    argv = [python, *command.replace("/app", str(work)).split()[1:]]
     # a bare worker: no dataset cache to generate into, no FAST setting, no event variable
     env = {k: v for k, v in os.environ.items() if k not in ("ASTROBENCH_FAST", event.ENV_VAR, "CI")}
     env.update(ASTROBENCH_DATA=str(work / "no-cache"), **(env_extra or {}))
@@ -135,3 +140,77 @@ def test_codabench_bad_input_gets_one_line_and_exit_2(bundles, tmp_path, capsys,
         err = capsys.readouterr().err
         assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _requires_python() -> tuple:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert spec.startswith(">="), spec
+    return tuple(int(v) for v in spec[2:].split("."))
+
+
+def test_default_image_has_the_python_the_kit_requires():
+    import astrobench
+
+    minimum = _requires_python()
+    assert astrobench.REQUIRES_PYTHON == minimum  # what the bundle's copy of the package enforces
+    # the image's Python from its tag: python:3.11-slim, or CodaLab's codalab/codalab-legacy:py39
+    found = re.search(r"(?:^|/)python:(\d+)\.(\d+)", codabench.DEFAULT_IMAGE) or \
+        re.search(r":py(\d)(\d+)\b", codabench.DEFAULT_IMAGE)
+    assert found, f"no Python version in the tag of {codabench.DEFAULT_IMAGE}"
+    assert tuple(map(int, found.groups())) >= minimum, (codabench.DEFAULT_IMAGE, minimum)
+
+
+def _python(major: int, minor: int):
+    """An interpreter of exactly that version: $ASTROBENCH_TEST_PYTHON<major><minor>, python<major>.<minor> on the
+    PATH, or pyenv's; None if there is none."""
+    root = Path(os.environ.get("PYENV_ROOT", "~/.pyenv")).expanduser() / "versions"
+    for cand in (os.environ.get(f"ASTROBENCH_TEST_PYTHON{major}{minor}"), shutil.which(f"python{major}.{minor}"),
+                 *sorted(map(str, root.glob(f"{major}.{minor}.*/bin/python")))):
+        if cand and subprocess.run([cand, "-c", f"import sys; sys.exit(sys.version_info[:2] != ({major}, {minor}))"],
+                                   capture_output=True).returncode == 0:
+            return cand
+    return None
+
+
+def test_scoring_program_runs_under_the_oldest_python_the_kit_supports(bundles, tmp_path):
+    """Python 3.10, requires-python's floor: the bundle's scoring program compiles, and scores the sample submission
+    as this Python does where the interpreter has the scorer's dependencies (else it gets past the version check and
+    names the missing module in one line)."""
+    major, minor = _requires_python()[:2]
+    python = _python(major, minor)
+    if python is None:
+        pytest.skip(f"no python{major}.{minor} here (set ASTROBENCH_TEST_PYTHON{major}{minor})")
+    _, out = bundles
+    bundle = out["anomaly"]
+    compiled = subprocess.run([python, "-m", "compileall", "-q", "-d", "program", str(bundle / "scoring_program")],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path)})
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr  # no syntax newer than the floor
+    proc = run_like_codabench(bundle, tmp_path / "w", bundle / "starting_kit" / "sample_submission.zip",
+                              python=python)
+    deps = subprocess.run([python, "-c", "import numpy, scipy, sklearn, astropy, yaml, filelock, tqdm"],
+                          capture_output=True).returncode == 0
+    if not deps:
+        assert proc.returncode == 2 and "No module named" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "needs Python" not in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr
+    here = run_like_codabench(bundle, tmp_path / "here", bundle / "starting_kit" / "sample_submission.zip")
+    assert here.returncode == 0, here.stderr
+    assert json.loads((tmp_path / "w" / "output" / "scores.json").read_text()) == \
+        json.loads((tmp_path / "here" / "output" / "scores.json").read_text())
+
+
+def test_scoring_program_refuses_an_older_python_in_one_line(bundles, tmp_path):
+    major, minor = _requires_python()[:2]
+    python = _python(major, minor - 1)
+    if python is None:
+        pytest.skip(f"no python{major}.{minor - 1} here (set ASTROBENCH_TEST_PYTHON{major}{minor - 1})")
+    _, out = bundles
+    proc = run_like_codabench(out["anomaly"], tmp_path, out["anomaly"] / "starting_kit" / "sample_submission.zip",
+                              python=python)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"astrobench needs Python >= {major}.{minor}; this is Python {major}.{minor - 1}" in proc.stderr

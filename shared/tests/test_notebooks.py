@@ -1,4 +1,4 @@
-"""Rules every notebook in the repo follows (KIT.md), and the fork-badge rewriter."""
+"""Rules every notebook in the repo follows (ARCHITECTURE.md), and the fork-badge rewriter."""
 
 import ast
 import json

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SITE_TOOLING = "site tooling not installed (the `site` extra: pip install '.[site]')"
 sys.path.insert(0, str(ROOT / "site"))
 # site/build.py under a name of its own, registered once (this file may be imported twice: by pytest and by
 # test_site_browser.py), because the process pool pickles its worker function by module name
@@ -55,7 +56,7 @@ def test_code_key_follows_the_code_not_the_pages(kit):
 
 
 def test_a_notebook_runs_once_in_its_folder_then_comes_from_the_cache(kit):
-    from jupyter_cache import get_cache
+    get_cache = pytest.importorskip("jupyter_cache", reason=SITE_TOOLING).get_cache
 
     nb = _notebook(kit / "generative" / "01_a.ipynb", "import os, matplotlib.pyplot as plt\nprint(os.getcwd())",
                    "plt.plot([1, 2]); plt.show()")
@@ -65,15 +66,44 @@ def test_a_notebook_runs_once_in_its_folder_then_comes_from_the_cache(kit):
     assert nb.read_bytes() == original  # outputs go to the cache, never into the notebook
     record = cache.match_cache_notebook(nbformat.read(nb, as_version=4))
     executed = cache.get_cache_bundle(record.pk).nb
-    assert executed.cells[0].outputs[0]["text"].strip() == str(nb.parent)  # run where it lives, as under nbval
+    ran_in = Path(executed.cells[0].outputs[0]["text"].strip())  # a stand-in for its folder (outputs stay out)
+    assert ran_in.name == nb.parent.name and ran_in != nb.parent and not ran_in.exists()  # deleted after the run
     assert "image/png" in executed.cells[1].outputs[-1]["data"]  # a figure, from the inline backend
     assert site_build.execute([nb], cache, jobs=1) == []  # unchanged: not run again
     _notebook(nb, "print('edited')")
     assert site_build.execute([nb], cache, jobs=1) == [nb]
 
 
+def test_notebooks_run_as_at_home_but_leave_nothing_in_the_track_folder(kit, capfd):
+    get_cache = pytest.importorskip("jupyter_cache", reason=SITE_TOOLING).get_cache
+
+    track = kit / "generative"
+    (track / "pretrained").mkdir()
+    (track / "pretrained" / "metrics.json").write_text('{"fid": 1.5}')
+    (track / "outputs").mkdir()
+    (track / "outputs" / "mine.txt").write_text("a participant's run")
+    before = {p: p.read_bytes() if p.is_file() else None for p in track.rglob("*")}
+    nb = _notebook(track / "01_writes.ipynb", "import sys; sys.path.insert(0, '.'); import diffusion",
+                   "from pathlib import Path\nPath('outputs/notebook02').mkdir(parents=True, exist_ok=True)\n"
+                   "Path('outputs/mine.txt').write_text('overwritten')\n"
+                   "print(diffusion.STEPS, Path('pretrained/metrics.json').read_text())")
+    before[nb] = nb.read_bytes()
+    assert site_build.execute([nb], get_cache(kit / "cache"), jobs=1) == [nb]
+    executed = get_cache(kit / "cache").merge_match_into_notebook(nbformat.read(nb, as_version=4))[1]
+    assert executed.cells[1].outputs[0]["text"] == '10 {"fid": 1.5}\n'  # its script and pretrained/ beside it
+    assert {p: p.read_bytes() if p.is_file() else None for p in track.rglob("*")} == before  # no outputs/, no pycache
+    assert "without encryption" not in capfd.readouterr().err  # ipykernel's notice, once per kernel, is dropped
+
+
+def test_stderr_filter_drops_only_the_noise(capfd):
+    with site_build._stderr_without(b"noise"):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('keep\\nsome noise\\nkeep too\\n')"],
+                       check=True)
+    assert capfd.readouterr().err == "keep\nkeep too\n"
+
+
 def test_a_failing_notebook_is_one_line_naming_it_and_its_cell(kit):
-    from jupyter_cache import get_cache
+    get_cache = pytest.importorskip("jupyter_cache", reason=SITE_TOOLING).get_cache
 
     good = _notebook(kit / "generative" / "01_ok.ipynb", "x = 1")
     bad = _notebook(kit / "generative" / "02_bad.ipynb", "x = 1", "1 / 0")
@@ -91,7 +121,7 @@ def test_a_failing_notebook_is_one_line_naming_it_and_its_cell(kit):
                                          "site from `astrobench leaderboard`"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, expected):
-    pytest.importorskip("jupyter_cache", reason="site tooling not installed (pip install -e '.[site]')")
+    pytest.importorskip("jupyter_cache", reason=SITE_TOOLING)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(ROOT / "site" / "build.py"), "--out", str(out), *args],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -100,7 +130,7 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, expected):
 
 
 def test_out_never_replaces_a_folder_it_did_not_write(tmp_path):
-    pytest.importorskip("jupyter_cache", reason="site tooling not installed (pip install -e '.[site]')")
+    pytest.importorskip("jupyter_cache", reason=SITE_TOOLING)
     mine = tmp_path / "notes"
     mine.mkdir()
     (mine / "todo.txt").write_text("keep me")
