@@ -124,6 +124,25 @@ def test_scoring_program_rejects_a_bad_submission_in_one_line(bundles, tmp_path)
     assert not (tmp_path / "w" / "output" / "scores.json").exists()
 
 
+def test_scoring_program_rejects_predictions_made_on_another_split(bundles, tmp_path):
+    _, out = bundles
+    with zipfile.ZipFile(out["anomaly"] / "starting_kit" / "sample_submission.zip") as z:
+        z.extractall(tmp_path / "sample")
+    pred = dict(np.load(tmp_path / "sample" / "predictions.npz"))
+    made = json.loads(str(pred["made_on"]))
+    assert made["source"] == "event" and made["inputs"]["images"]  # the sample was made on the released inputs
+    made.update(source="public", inputs={"images": "0" * 64})  # same rows, another split's images
+    np.savez(tmp_path / "predictions.npz", **{**pred, "made_on": np.str_(json.dumps(made))})
+    with zipfile.ZipFile(tmp_path / "wrong.zip", "w") as z:
+        z.write(tmp_path / "predictions.npz", "predictions.npz")
+    proc = run_like_codabench(out["anomaly"], tmp_path / "w", tmp_path / "wrong.zip")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("rejected: the predictions were made on the public FAST test split of "
+                                  "galaxies-anomaly") and "this scores the event's FAST test split" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "w" / "output" / "scores.json").exists()
+
+
 def test_codabench_bad_input_gets_one_line_and_exit_2(bundles, tmp_path, capsys, monkeypatch):
     root, _ = bundles
     monkeypatch.setenv("ASTROBENCH_DATA", str(root / "cache"))
