@@ -249,7 +249,8 @@ def describe(made: dict) -> str:
 def mismatch(made: dict, meta: dict) -> str | None:
     """Why predictions ``made`` (an ``identity``) do not belong to the split ``meta``, or None when they do."""
     here = identity(meta, made.get("inputs", {}))
-    keys = ("dataset", "version", "split", "fast")
+    # a downloaded set's FAST split is the first rows of the full one: the scorer tells them apart by their size
+    keys = ("dataset", "version", "split") + (("fast",) if meta.get("kind") != "remote" else ())
     differ = [k for k in keys if made.get(k) != here[k]]
     differ += [k for k, sha in made.get("inputs", {}).items() if sha is None or sha != here["inputs"].get(k)]
     if not differ:
