@@ -76,6 +76,7 @@ SITE_TOOLING := import myst_nb, sphinx_book_theme, jupyter_cache
 
 test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m ruff check .
+	$(PY) -c "from importlinter.cli import lint_imports_command as c; c(['--no-cache'])"  # layers, no circles
 	ASTROBENCH_FAST=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 		$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 \
 		$$($(PY) -c "$(SITE_TOOLING)" 2>/dev/null || echo "$(NBVAL_FLAGS)") $(TEST_PATHS)

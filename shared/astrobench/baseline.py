@@ -30,17 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import notebook, scaling
-from .data.errors import DataError
-from .metrics import ScoreInputError
+from .errors import BaselineError, DataError, ScoreInputError
 
 # CPU threads when neither --threads nor OMP_NUM_THREADS says: a constant, so that the default run is the same on
 # every machine (torch's reductions depend on the thread count); the READMEs' numbers are for this value.
 DEFAULT_THREADS = 2
 SHARD_LOG_ENV = "ASTROBENCH_SHARD_LOG"  # a folder: each process writes which rows it trained on (the DDP tests)
-
-
-class BaselineError(Exception):
-    """Bad input to a baseline: one line for the user, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):

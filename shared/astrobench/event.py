@@ -33,7 +33,8 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-ENV_VAR = "ASTROBENCH_EVENT"
+from .data.events import ENV_VAR  # reading a release is the data layer's (data.load); making one is ours
+
 SECRET_ENV = "ASTROBENCH_EVENT_SECRET"
 MIN_SECRET = 16  # characters: a short secret could be guessed, and with it every test split regenerated
 # galaxies seeds numpy's legacy global RNG with seed * 100 + attempt, which must stay below 2**32
@@ -71,76 +72,22 @@ def _mode(fast: bool) -> str:
 # ---------------------------------------------------------------- what data.load reads
 
 
-def event_split(name: str, split: str, fast: bool):
-    """The Dataset ``data.load(name, split)`` returns under ``ASTROBENCH_EVENT``, or None (not in the event)."""
-    root = os.environ.get(ENV_VAR)
-    if not root:
-        return None
-    DataError, _ = _errors()
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"${ENV_VAR} {root}: no such folder; expected one written by `astrobench event release` "
-                        "(or unset it)")
-    folder = root / name
-    files = sorted(folder.glob(f"{split}.*.npy")) if folder.is_dir() else []
-    if _SERVED is not None and split == "test":
-        _SERVED.append((name, bool(files)))
-    if not files:
-        return None
-    import numpy as np
-
-    from . import data
-
-    manifest = json.loads((folder / "manifest.json").read_text())
-    spec = data.registry.get(name)
-    if manifest["version"] != spec.version:
-        raise DataError(f"${ENV_VAR} {root}: {name} v{manifest['version']} in the event, v{spec.version} in this "
-                        "kit; expected the kit version the organisers used")
-    rows = manifest["rows"][split]
-    if manifest["fast"] != fast:
-        raise DataError(f"${ENV_VAR} {root}: the event holds the {_mode(manifest['fast'])} {split} split of {name} "
-                        f"({rows} rows), not the {_mode(fast)} one; expected ASTROBENCH_FAST="
-                        f"{int(manifest['fast'])} (or unset {ENV_VAR})")
-    content = {p.name[len(split) + 1 : -4]: np.load(p, mmap_mode="r", allow_pickle=False) for p in files}
-    if "truth" not in content:  # a release: the row index is all the table holds
-        content["truth"] = {"id": np.arange(rows, dtype=np.int64)}
-    meta = {k: manifest.get(k) for k in ("name", "version", "fast", "config", "sha256", "seed", "inputs")}
-    meta.update(split=split, path=str(folder), kind="event", event=manifest["event"], sizes={split: rows},
-                files={k: v for k, v in manifest["files"].items() if k.startswith(f"{split}.")})
-    return data._to_dataset(name, split, content, meta)
-
-
-def check_scorable() -> None:
-    """Called by ``metrics.score``: a ScoreInputError when ``$ASTROBENCH_EVENT`` names a release (it has no truth)."""
-    root = os.environ.get(ENV_VAR)
-    if root and (Path(root).expanduser() / "event.json").is_file():
-        try:
-            kind = json.loads((Path(root).expanduser() / "event.json").read_text()).get("kind")
-        except ValueError:
-            kind = None
-        if kind == "public":
-            _, ScoreInputError = _errors()
-            raise ScoreInputError(f"${ENV_VAR} {root} is an event release: it holds no test truth; expected it unset "
-                                  "to score on the public test split (the organisers score the event's)")
-
-
-_SERVED: list | None = None  # while scoring: (dataset, served from the event?) for every test split loaded
-
-
 @contextmanager
 def using(folder):
-    """``ASTROBENCH_EVENT=folder`` for the block, restored after; yields the list of test splits the block loaded."""
-    global _SERVED
+    """``ASTROBENCH_EVENT=folder`` for the block, restored after; yields a list that, once the block ends, holds
+    (dataset, served from the event?) for every test split the block loaded."""
+    from . import data
     from .metrics import generative
 
     saved, served = os.environ.get(ENV_VAR), []
-    os.environ[ENV_VAR], _SERVED = str(folder), served
+    os.environ[ENV_VAR] = str(folder)
     generative.reference.cache_clear()  # cached per (dataset, mode), blind to which test split it was built from
     try:
-        yield served
+        with data.watching() as loaded:
+            yield served
     finally:
+        served.extend((m["name"], m.get("kind") == "event") for m in loaded if m.get("split") == "test")
         generative.reference.cache_clear()
-        _SERVED = None
         if saved is None:
             os.environ.pop(ENV_VAR, None)
         else:

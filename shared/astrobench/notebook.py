@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import random
 
+from .errors import BaselineError, SettingError
+
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
-
-
-class SettingError(ValueError):
-    """An environment variable the kit reads has a value it cannot use."""
 
 
 _FULL: bool | None = None  # a notebook's settings cell (settings(full=...)); None in scripts
@@ -47,8 +45,6 @@ def settings(full: bool = False) -> bool:
 def pretrained(load, *args, **kwargs):
     """``load(*args, **kwargs)`` of a script's shipped model (``<track>/pretrained/``), or None, after printing the
     one-line reason, when there is none for this data (a stale or missing model): the notebook goes on without it."""
-    from .baseline import BaselineError
-
     try:
         return load(*args, **kwargs)
     except BaselineError as err:

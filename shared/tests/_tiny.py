@@ -1,6 +1,6 @@
 """A tiny `galaxies` variant shared by in-process tests and the subprocesses they start."""
 
-from astrobench.data.registry import SimulatedSpec
+from astrobench.data.specs import SimulatedSpec
 from astrobench.sim import galaxies
 
 NAME = "galaxies-tiny"

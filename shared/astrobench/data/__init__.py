@@ -9,18 +9,19 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import registry, remote
+from . import events, registry, remote, user
 from .cache import atomic_dir, cache_dir, dir_size, locked, write_manifest
+from .dataset import Dataset, _to_dataset
 from .errors import DataError
-from .registry import RemoteSpec, SimulatedSpec, register, unregister
-from .user import register_arrays, register_files
+from .registry import register, unregister
+from .specs import RemoteSpec, SimulatedSpec
 
 __all__ = [
     "DataError",
@@ -45,32 +46,14 @@ __all__ = [
 ]
 
 
-@dataclass
-class Dataset:
-    """One split: named arrays (``ds.images``, ``ds.spectra``...), a truth table and metadata."""
+@functools.wraps(user.register_arrays)
+def register_arrays(name: str, splits: dict, *args, **kwargs) -> Path:
+    return user.register_arrays(name, splits, *args, reserved=registry.builtin_names(), **kwargs)
 
-    name: str
-    split: str
-    arrays: dict
-    truth: object  # astropy.table.Table
-    meta: dict = field(default_factory=dict)
 
-    def __getattr__(self, key):
-        arrays = self.__dict__.get("arrays", {})
-        if key in arrays:
-            return arrays[key]
-        raise AttributeError(f"dataset {self.__dict__.get('name')!r} has no array {key!r}; "
-                             f"it has {', '.join(arrays)}")
-
-    def __getitem__(self, key):
-        return self.arrays[key] if key in self.arrays else self.truth[key]
-
-    def __len__(self):
-        return len(self.truth)
-
-    def __repr__(self):
-        shapes = ", ".join(f"{k}={tuple(v.shape)}" for k, v in self.arrays.items())
-        return f"Dataset({self.name!r}, split={self.split!r}, {shapes}, truth={len(self.truth)} rows)"
+@functools.wraps(user.register_files)
+def register_files(name: str, files: dict, *args, **kwargs) -> Path:
+    return user.register_files(name, files, *args, reserved=registry.builtin_names(), **kwargs)
 
 
 def list() -> builtins.list:
@@ -164,10 +147,8 @@ def _load(name: str, split: str, fast, seed: int | None, progress: bool) -> Data
     if split not in spec.splits:
         raise DataError(f"unknown split {split!r} for dataset {name!r}; expected one of: {', '.join(spec.splits)}")
     fast = _resolve_fast(fast)
-    if seed is None:  # $ASTROBENCH_EVENT: an event's secret test split instead of the public one (astrobench.event)
-        from ..event import event_split
-
-        event = event_split(name, split, fast)
+    if seed is None:  # $ASTROBENCH_EVENT: an event's secret test split instead of the public one (data.events)
+        event = events.event_split(name, split, fast)
         if event is not None:
             return event
     if spec.kind == "remote":
@@ -256,14 +237,6 @@ def mismatch(made: dict, meta: dict) -> str | None:
     if not differ:
         return None
     return f"the predictions were made on {describe(made)}; this scores {describe(here)}"
-
-
-def _to_dataset(name, split, content, meta) -> Dataset:
-    from astropy.table import Table
-
-    truth = content.pop("truth")
-    table = Table(np.asarray(truth)) if not isinstance(truth, dict) else Table(truth)
-    return Dataset(name=name, split=split, arrays=content, truth=table, meta=meta)
 
 
 def fetch(name: str, progress: bool = True) -> Path:

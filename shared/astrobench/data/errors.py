@@ -1,5 +1,5 @@
-"""Errors the data layer raises with a one-line, actionable message."""
+"""Errors the data layer raises with a one-line, actionable message (defined in ``astrobench.errors``)."""
 
+from ..errors import DataError
 
-class DataError(Exception):
-    """A dataset could not be provided: unknown name, bad split, failed download, bad hash."""
+__all__ = ["DataError"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import atomic_dir, locked, write_manifest
-from .registry import RemoteSpec
+from .specs import RemoteSpec
 
 ADAPTER_VERSION = "2"  # bump when the processed layout changes: old caches are rebuilt
 TEST_FRACTION = 0.1

@@ -10,51 +10,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import resources
 
 from .errors import DataError
+from .specs import RemoteSpec, SimulatedSpec
 
-
-@dataclass
-class SimulatedSpec:
-    name: str
-    version: str
-    description: str
-    tracks: tuple
-    sizes: dict  # {"full": {"train": n, "test": n}, "fast": {...}}
-    # (sizes: dict, seed: int, progress: bool) -> {split: {key: array, "truth": {col: array}}}, or an iterator of
-    # (split, content) pairs: the cache writes each split before asking for the next (one split in memory)
-    generate: Callable
-    config: Callable  # () -> dict of generator parameters
-    seed: int = 0
-    licence: str = "CC-BY-4.0 (generated data); code BSD-3-Clause"
-    citation: str = "Astro x ML hackathon starter kit; SkyPy (Amara+2021); speclite; kcorrect (Blanton & Roweis 2007)"
-    kind: str = field(default="simulated", init=False)
-
-    @property
-    def splits(self) -> tuple:
-        return tuple(self.sizes["full"])
-
-
-@dataclass
-class RemoteSpec:
-    name: str
-    version: str
-    description: str
-    tracks: tuple
-    urls: tuple  # primary first, then mirrors
-    filename: str
-    size_bytes: int
-    sha256: str | None  # published by the data's owners, else None (trust on first use)
-    hash_source: str  # where the hash was published, or why there is none
-    licence: str
-    citation: str
-    offline_alternative: str  # the simulated dataset to use without network
-    adapter: Callable | None = None  # (path, split, fast) -> (arrays like a simulated split, config)
-    splits: tuple = ("train", "test")
-    kind: str = field(default="remote", init=False)
+__all__ = ["RemoteSpec", "SimulatedSpec", "all_specs", "builtin_names", "card", "get", "register", "unregister"]
+# the package whose modules declare the simulated datasets (a module-level DATASETS list). Found by name at run time:
+# the simulators build on the data layer (its specs and cache), so the data layer never imports them
+SIMULATORS = "astrobench.sim"
 
 
 _EXTRA: dict = {}
@@ -74,9 +38,9 @@ def unregister(name: str) -> None:
 
 
 def _builtin() -> dict:
-    from .. import sim
     from . import real
 
+    sim = importlib.import_module(SIMULATORS)
     specs = {}
     for mod in pkgutil.iter_modules(sim.__path__):
         module = importlib.import_module(f"{sim.__name__}.{mod.name}")

@@ -28,6 +28,7 @@ import numpy as np
 
 from .cache import cache_dir, check_writable, write_manifest
 from .errors import DataError
+from .specs import SimulatedSpec
 
 FOLDER = "user"
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -44,8 +45,6 @@ def _generate_missing(name):
 
 
 def _spec(path: Path):
-    from .registry import SimulatedSpec
-
     m = json.loads((path / "manifest.json").read_text())
     spec = SimulatedSpec(name=m["name"], version=m["version"], description=m["description"],
                          tracks=tuple(m["tracks"]), sizes={"full": m["sizes"], "fast": m["sizes"]},
@@ -93,16 +92,14 @@ def _columns(split: str, content: dict, constants: tuple) -> tuple[dict, dict, i
 
 def register_arrays(name: str, splits: dict, config: dict | None = None, description: str = "",
                     tracks: tuple = (), licence: str = "as its owners say", citation: str = "",
-                    constants: tuple = ("wavelength",)) -> Path:
+                    constants: tuple = ("wavelength",), reserved=()) -> Path:
     """Store ``splits`` ({split: {array name: array, "truth": {column: 1-D array}}}) as dataset ``name``;
     returns its folder. Every split must have the same array names, and every array one row per object, except
-    the ``constants`` (e.g. the spectra's common ``wavelength`` grid). Registering a name again replaces it."""
-    from . import registry
-
+    the ``constants`` (e.g. the spectra's common ``wavelength`` grid). Registering a name again replaces it.
+    ``reserved``: the built-in names (``data.register_arrays`` passes them), which a user set may not take."""
     if not isinstance(name, str) or not NAME.match(name):
         raise DataError(f"dataset name {name!r}: expected lower-case letters, digits, '-', '_' or '.'")
-    builtin = registry.builtin_names()
-    if name in builtin:
+    if name in reserved:
         raise DataError(f"dataset name {name!r} is a built-in dataset; expected a new name")
     if not isinstance(splits, dict) or not splits:
         raise DataError("expected splits as a dict, e.g. {'train': {...}, 'test': {...}}")

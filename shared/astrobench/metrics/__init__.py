@@ -19,10 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class ScoreInputError(ValueError):
-    """Predictions that cannot be scored: wrong keys, shapes, dtypes, NaNs or split sizes."""
-
+from ..errors import ScoreInputError
 
 # the key of predictions.npz that records the split they were made on (``astrobench.data.identity``, as JSON)
 MADE_ON = "made_on"
@@ -103,9 +100,11 @@ def score(target: str, pred, task: str | None = None) -> dict:
     if not isinstance(pred, dict):
         pred = load_predictions(pred)
     from .. import data
-    from ..event import check_scorable
 
-    check_scorable()  # $ASTROBENCH_EVENT at a release: no truth there; one clear line, not a scorer's KeyError
+    release = data.events.release_in_use()
+    if release is not None:  # no truth there: one clear line, not a scorer's KeyError
+        raise ScoreInputError(f"${data.events.ENV_VAR} {release} is an event release: it holds no test truth; "
+                              "expected it unset to score on the public test split (the organisers score the event's)")
     made = made_on(pred)
     module = importlib.import_module(f"{__name__}.{track}")
     with data.watching() as scored:

@@ -380,7 +380,7 @@ def iter_splits(sizes: dict, seed: int, progress: bool = True):
 
 
 def _spec():
-    from ..data.registry import SimulatedSpec
+    from ..data.specs import SimulatedSpec
 
     return SimulatedSpec(
         name=NAME,

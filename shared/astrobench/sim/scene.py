@@ -452,7 +452,7 @@ def config() -> dict:
 
 
 def _spec():
-    from ..data.registry import SimulatedSpec
+    from ..data.specs import SimulatedSpec
 
     return SimulatedSpec(
         name="galaxies", version=VERSION,

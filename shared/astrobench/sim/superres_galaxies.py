@@ -140,7 +140,7 @@ def generate(sizes: dict, seed: int, progress: bool = True) -> dict:
 
 
 def _spec():
-    from ..data.registry import SimulatedSpec
+    from ..data.specs import SimulatedSpec
 
     return SimulatedSpec(
         name="superres-galaxies",
