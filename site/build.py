@@ -1,9 +1,10 @@
 """Build the kit's website: `make site`, or `python site/build.py [--out DIR] [--no-execute] [--jobs N]
 [--leaderboard DIR] [--force]`.
 
-Sphinx + myst-nb + sphinx-book-theme, offline. The pages are the README (home), each track's README and notebooks,
-BEST_PRACTICES, RESOURCES, CONTRIBUTING, one card per dataset (`astrobench info NAME`, generated here) and a
-leaderboard page (linking to a site built by `astrobench leaderboard`, copied in with --leaderboard).
+Sphinx + myst-nb + sphinx-book-theme, offline. The pages are the README (home), the guides (docs/*.md), each track's
+README, RESULTS.md and notebooks, BEST_PRACTICES, RESOURCES, CONTRIBUTING, one card per dataset (`astrobench info
+NAME`, generated here) and a leaderboard page (linking to a site built by `astrobench leaderboard`, copied in with
+--leaderboard).
 
 Notebooks run in FAST mode in a temporary copy of their own folder (the working directory they expect, as under nbval,
 but what they write, outputs/ and __pycache__/, stays out of the checkout and is deleted after), N at a time, and
@@ -236,8 +237,8 @@ def leaderboard_page(has_board: bool) -> str:
                        "(rankings per track with 95 % bootstrap intervals, the baseline row and each track's floor "
                        "or ceiling, built by `astrobench leaderboard`).\n")
     return text + ("No leaderboard has been built into this site yet. Organisers build one with "
-                   "`astrobench leaderboard submissions --out board` (see the README, *Running the event → "
-                   "Leaderboard*) and add it with `python site/build.py --leaderboard board`; the site's workflow "
+                   "`astrobench leaderboard submissions --out board` (see the [event guide](docs/events.md), "
+                   "*Leaderboard*) and add it with `python site/build.py --leaderboard board`; the site's workflow "
                    "does this when the repository has a `submissions/` folder.\n")
 
 
@@ -248,9 +249,10 @@ def stage(src: Path, leaderboard: Path | None, cache=None) -> None:
     folder)."""
     import nbformat
 
-    wanted = {p: ROOT / p for p in layout.KIT_PAGES}
+    wanted = {p: ROOT / p for p in (*layout.KIT_PAGES, *layout.guides())}
     for t in layout.tracks():
         wanted[f"{t}/README.md"] = ROOT / t / "README.md"
+        wanted.update({rel: ROOT / rel for rel in layout.track_pages(t)})
         if (ROOT / t / "figures").is_dir():
             wanted[f"{t}/figures"] = ROOT / t / "figures"
     generated = dataset_pages()

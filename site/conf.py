@@ -67,17 +67,21 @@ def _fold_colab_cell(text: str) -> str:
 
 
 def _toctrees(app, docname, source):
-    """Navigation: the home page lists the start notebook, the tracks and the kit's pages; a track's README lists
-    its notebooks. Added to the sources in memory (hidden: the pages already link to each other in their text)."""
+    """Navigation: the home page lists the start notebook, the tracks, the guides (docs/) and the kit's pages; a
+    track's README lists its notebooks and its RESULTS page. Added to the sources in memory (hidden: the pages
+    already link to each other in their text)."""
     if docname == "README":
         tracks = "\n".join(f"{t}/README" for t in layout.tracks())
         kit = "\n".join(p.removesuffix(".md") for p in layout.KIT_PAGES if p != "README.md")
+        guides = "\n".join(p.removesuffix(".md") for p in layout.guides())
         source[0] += (f"\n\n```{{toctree}}\n:hidden:\n:caption: Start\n\n{layout.START[:-6]}\n```\n"
                       f"\n```{{toctree}}\n:hidden:\n:caption: Tracks\n\n{tracks}\n```\n"
-                      f"\n```{{toctree}}\n:hidden:\n:caption: The kit\n\ndatasets/index\nleaderboard\n{kit}\n```\n")
+                      + (f"\n```{{toctree}}\n:hidden:\n:caption: Guides\n\n{guides}\n```\n" if guides else "")
+                      + f"\n```{{toctree}}\n:hidden:\n:caption: The kit\n\ndatasets/index\nleaderboard\n{kit}\n```\n")
     elif docname.endswith("/README") and docname.split("/")[0] in layout.tracks():
         track = docname.split("/")[0]
-        listed = "\n".join(n.removesuffix(".ipynb") for n in layout.track_notebooks(track, relative=True))
+        listed = "\n".join([*(n.removesuffix(".ipynb") for n in layout.track_notebooks(track, relative=True)),
+                            *(p.split("/", 1)[1].removesuffix(".md") for p in layout.track_pages(track))])
         source[0] += f"\n\n```{{toctree}}\n:hidden:\n\n{listed}\n```\n"
     elif docname in NOTEBOOK_DOCS:
         source[0] = _fold_colab_cell(source[0])

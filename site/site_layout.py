@@ -7,11 +7,22 @@ BUILD = ROOT / "build" / "site"  # build/ is ignored by git, ruff, pytest and `a
 START = "shared/00_start_here.ipynb"
 KIT_PAGES = ("README.md", "BEST_PRACTICES.md", "RESOURCES.md", "CONTRIBUTING.md")
 TRACK_ORDER = ("generative", "sbi", "multimodal", "anomaly", "superres")
+DOCS = "docs"  # the guides the README links to (organisers, events, scaling up, data, results...): one page each
 
 
 def tracks() -> list:
     """The track folders present (a kit trimmed to fewer tracks builds a smaller site)."""
     return [t for t in TRACK_ORDER if (ROOT / t / "README.md").is_file()]
+
+
+def guides() -> list:
+    """The guide pages, docs/*.md, as paths relative to the kit (the README links each one)."""
+    return sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / DOCS).glob("*.md"))
+
+
+def track_pages(track: str) -> list:
+    """A track's markdown pages besides its README: its RESULTS.md (every measurement with its command) when present."""
+    return [f"{track}/{name}" for name in ("RESULTS.md",) if (ROOT / track / name).is_file()]
 
 
 def track_notebooks(track: str, relative: bool = False) -> list:

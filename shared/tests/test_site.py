@@ -164,3 +164,22 @@ def test_the_pages_workflow_publishes_what_the_build_writes():
     assert flow[True]["push"]["branches"] == ["main"]  # yaml reads the key `on` as True
     deploy = flow["jobs"]["deploy"]
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@") and deploy["needs"] == "build"
+
+
+def test_readmes_start_short_and_the_site_holds_the_pages_they_link():
+    """The README stays short and links every guide (docs/*.md, pages of the site); each track README opens with a
+    Start of at most ~30 lines: the notebooks, the baseline command, `astrobench score`, the model slot and
+    `astrobench new`, and a link to the track's RESULTS.md (a page of the site too)."""
+    import site_layout
+
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.split()) <= 1200
+    assert site_layout.guides() and all(f"({g})" in readme for g in site_layout.guides())
+    for track in site_layout.tracks():
+        text = (ROOT / track / "README.md").read_text()
+        start = text.split("\n## ")[1]
+        assert start.startswith("Start\n") and len(start.strip().splitlines()) <= 32, track
+        assert all(f"{n}" in start for n in site_layout.track_notebooks(track, relative=True)), track
+        assert f"python {track}/" in start and f"astrobench score {track}" in start, track
+        assert "MODEL SLOT" in start and f"astrobench new {track} " in start, track
+        assert "(RESULTS.md)" in start and site_layout.track_pages(track) == [f"{track}/RESULTS.md"], track

@@ -5,7 +5,8 @@ The build executes every notebook in FAST mode through the site's notebook cache
 with `make site`): with the site tooling installed this is where `make test` runs the notebooks, instead of nbval,
 so each runs once. Then: every link and image of every page points at a file of the site (anchors included); the
 home page, every track page and every notebook page load in the browser with nothing on the console; every notebook
-page shows a figure that loaded, and its Colab and Binder badges for its own path; the dataset cards and the
+page shows a figure that loaded, and its Colab and Binder badges for its own path; the home page's track table fits a
+1 280-px window (no horizontal scroll); the guides (docs/), each track's RESULTS page, the dataset cards and the
 leaderboard page are there. Screenshots of the home page and of one notebook page are kept in build/site-test/."""
 
 import hashlib
@@ -106,6 +107,12 @@ def test_pages_of_the_kit(site):
 
     for page in ("BEST_PRACTICES", "RESOURCES", "CONTRIBUTING", "leaderboard", "datasets/index"):
         assert (site / f"{page}.html").is_file(), page
+    guides = [*site_layout.guides(), *(p for t in site_layout.tracks() for p in site_layout.track_pages(t))]
+    assert "docs/results.md" in guides and all(f"{t}/RESULTS.md" in guides for t in site_layout.tracks())
+    for page in guides:  # the README's guides (docs/) and each track's RESULTS, linked from the pages that cite them
+        assert (site / page).with_suffix(".html").is_file(), page
+    home = (site / "index.html").read_text()
+    assert all(f'href="{g.removesuffix(".md")}.html"' in home for g in site_layout.guides())
     for name in data.list():
         html = (site / "datasets" / f"{name}.html").read_text()
         assert f"astrobench info {name}" in html
@@ -119,7 +126,9 @@ def test_pages_of_the_kit(site):
 def test_pages_in_headless_chromium(site):
     sync_playwright = _sync_playwright()
     notebooks = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in site_layout.notebooks()]
-    pages = ["index.html", *(f"{t}/README.html" for t in site_layout.tracks()), *notebooks]
+    pages = ["index.html", *(f"{t}/README.html" for t in site_layout.tracks()), *notebooks,
+             *(p.removesuffix(".md") + ".html" for t in site_layout.tracks() for p in site_layout.track_pages(t)),
+             *(p.removesuffix(".md") + ".html" for p in site_layout.guides())]
     setting = site_layout.setting()
     problems, requested = [], set()
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -159,6 +168,17 @@ def test_pages_in_headless_chromium(site):
                     assert any(h.startswith(f"https://mybinder.org/v2/gh/{setting['repo']}/{setting['branch']}")
                                and h.endswith("labpath=" + path.replace("/", "%2F")) for h in hrefs), rel
                 if rel == "index.html":
+                    # a 1 280-px window shows the whole track table: no horizontal scroll, neither of the page nor
+                    # of the table (the theme puts tables in a scrollable box, which would hide cut-off columns),
+                    # and the table is shorter than the window
+                    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+                    assert width[0] <= width[1], f"the home page scrolls sideways at 1280 px: {width}"
+                    sizes = "ts => ts.map(t => [t.scrollWidth, t.parentElement.clientWidth, t.offsetHeight])"
+                    tables = page.eval_on_selector_all("article table", sizes)
+                    assert tables, "no track table on the home page"
+                    for table_width, box_width, height in tables:
+                        assert table_width <= box_width, f"the track table is wider than its box: {tables}"
+                        assert height < 900, f"the track table is taller than the window: {tables}"
                     page.screenshot(path=SHOTS / "home.png", full_page=True)
                 if rel == notebooks[1]:  # a track's first notebook
                     page.screenshot(path=SHOTS / "notebook.png", full_page=True)
