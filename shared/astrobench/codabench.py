@@ -300,8 +300,12 @@ def build(target: str, out, private="event-private", docker_image: str = DEFAULT
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (prog / "score.py").write_text(SCORE_PY)
         (prog / "metadata.yaml").write_text("command: python3 /app/program/score.py /app/input /app/output\n")
+        from . import REQUIRES_PYTHON
+
         (prog / "scoring.json").write_text(json.dumps({"target": target, "fast": fast,
-                                                       "columns": [c["key"] for c in cols]}, indent=1))
+                                                       "columns": [c["key"] for c in cols],
+                                                       "requires_python": ">=" + ".".join(map(str, REQUIRES_PYTHON)),
+                                                       "docker_image": docker_image}, indent=1))
         _logo(root / "logo.png", track)
         _pages(root, target, scores, notebooks[0].name, fast)
         start = datetime.now(timezone.utc).strftime("%Y-%m-%d 00:00:00")

@@ -99,6 +99,9 @@ def test_bundle_follows_the_codabench_v2_layout(bundles):
     assert cols[0]["key"] == "auroc" and cols[0]["index"] == 0 and cols[0]["sorting"] == "desc"  # ranks the board
     assert {c["key"] for c in cols if c["hidden"]} == {"n_test", "n_anomalies"}
     assert comp["phases"][0]["accepts_only_result_submissions"] is True
+    scoring = json.loads((bundle / "scoring_program" / "scoring.json").read_text())
+    assert scoring["requires_python"] == ">=" + ".".join(map(str, _requires_python()))  # declared for the image
+    assert scoring["docker_image"] == comp["docker_image"] == codabench.DEFAULT_IMAGE
     # the scorer the bundle runs is this kit's, byte for byte
     vendored = bundle / "scoring_program" / "astrobench"
     for rel in ("metrics/anomaly.py", "metrics/__init__.py", "event.py", "data/__init__.py"):
