@@ -26,7 +26,7 @@ SCRIPTS = {track: ROOT / script for track, script in BASELINES.items()}
 BUDGET = {"generative": "--steps", "sbi": "--epochs", "multimodal": "--epochs", "anomaly": "--epochs",
           "superres": "--steps"}
 # small budgets for the faketime comparison (the FAST settings otherwise)
-SMALL = {"generative": ["--steps", "6"], "sbi": ["--epochs", "3"], "multimodal": ["--epochs", "1"],
+SMALL = {"generative": ["--steps", "6"], "sbi": ["--epochs", "3", "--num-sims", "300"], "multimodal": ["--epochs", "1"],
          "anomaly": ["--epochs", "1"], "superres": ["--steps", "20"]}
 COMMON = ("--fast", "--out", "--seed", "--device", "--dataset", "--threads", "--max-minutes", "--set", "--pretrained",
           "--grad-accum", "--mixed-precision")
