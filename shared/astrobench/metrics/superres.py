@@ -1,7 +1,7 @@
 """Super-resolution metrics: PSNR, SSIM, flux conservation, P(k) ratio, one-point PDF distance.
 
-``score({"sr": (N, C, H, W)}, task="superres-galaxies" | "superres-fields")`` (or a real set with LR pairs:
-"camels-cmd-mtot", "galaxy10-decals", "galaxy10-sdss") loads the test split
+``score({"sr": (N, C, H, W)}, task="superres-galaxies" | "superres-fields" | "superres-nbody")`` (or a real set
+with LR pairs: "camels-cmd-mtot", "galaxy10-decals", "galaxy10-sdss") loads the test split
 (FAST or full, told apart by N), scores the predictions against HR, and scores bicubic
 upsampling of LR the same way (keys ``*_bicubic``) as the reference every model must beat.
 
@@ -33,7 +33,7 @@ import numpy as np
 from . import ScoreInputError, require, split_mode
 
 # the simulated sets first: a bare SR array is matched to the first dataset of its shape
-SHAPES = {"superres-galaxies": (3, 64, 64), "superres-fields": (1, 128, 128),
+SHAPES = {"superres-galaxies": (3, 64, 64), "superres-fields": (1, 128, 128), "superres-nbody": (1, 128, 128),
           "camels-cmd-mtot": (1, 128, 128), "galaxy10-decals": (3, 64, 64), "galaxy10-sdss": (3, 64, 64)}
 DATASETS = tuple(SHAPES)
 CHUNK = 256
