@@ -113,3 +113,11 @@ def test_release_pages_gives_back_what_a_memory_map_read(tmp_path):
     data.release_pages(mm[:1], np.zeros(3))  # any view of the map releases it all; an in-memory array: a no-op
     assert read - before > 100 and file_rss_mb() - before < 10
     assert float(mm[0, 0, 0]) == 1.0  # still readable
+
+
+def test_nested_watchers_each_see_the_loads_of_their_block(tiny):
+    with data.watching() as outer:
+        with data.watching() as inner:  # both empty, hence equal: each must leave by identity
+            pass
+        data.load(tiny, "test", progress=False)
+    assert inner == [] and [m["name"] for m in outer] == [tiny] and not data._WATCHERS
