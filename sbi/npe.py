@@ -323,7 +323,7 @@ def main(argv=None) -> int:
         calib, calib_theta = calibration_samples(task, posterior, cfg["calib_sims"], cfg["calib_samples"], run.seed)
         pred = {"samples": samples, "calib_samples": calib, "calib_theta": calib_theta,
                 "seconds_per_observation": np.float64(seconds_per_obs), "task": np.array(task.name)}
-        baseline.save_npz(run.out / "predictions.npz", **pred)
+        baseline.save_predictions(run.out / "predictions.npz", task_meta(task), ("observations",), **pred)
         metrics = score(pred, task.name)  # the same scorer as `astrobench score sbi:<task> predictions.npz`
         plot(task, pred, metrics, run.out)
         if not args.pretrained:

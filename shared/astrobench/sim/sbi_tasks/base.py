@@ -147,7 +147,7 @@ class BaseTask:
         version = (hashlib.sha256(self.reference_file.read_bytes()).hexdigest() if self.has_reference
                    else self.reference_hash())
         return {"name": self.name, "version": version[:12], "seed": self.observation_seed,
-                "sha256": self.reference_hash(), "fast": False, "config": config}
+                "sha256": self.reference_hash(), "fast": False, "config": config, "split": "observations"}
 
 
 class GaussianTask(BaseTask):
