@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from astrobench.testing import flip_last_byte, restamp_training_data, shipped_copy
 
 TRACK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRACK_DIR))
@@ -43,18 +42,6 @@ def refused(tmp_path, capsys, words, *extra):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err and all(w in err for w in words), err
     assert not (tmp_path / "out").exists()
-
-
-def test_a_tampered_shipped_model_is_refused(tmp_path, monkeypatch, capsys):
-    weights = shipped_copy(diffusion, tmp_path, monkeypatch) / "model.safetensors"
-    flip_last_byte(weights)
-    refused(tmp_path, capsys, ("--pretrained", "model.safetensors", "sha256"))
-
-
-def test_a_model_trained_on_other_data_is_refused(tmp_path, monkeypatch, capsys):
-    # the generator settings changed since the model was trained
-    restamp_training_data(shipped_copy(diffusion, tmp_path, monkeypatch), config_sha256="0" * 64)
-    refused(tmp_path, capsys, ("--pretrained", "config_sha256", "regenerate", "python generative/diffusion.py"))
 
 
 def test_a_missing_shipped_model_and_training_flags_are_refused(tmp_path, monkeypatch, capsys):
