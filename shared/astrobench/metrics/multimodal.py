@@ -24,6 +24,25 @@ N is 2000 / 20000 (full) or 200 / 800 (FAST). Metrics, all on the held-out test 
   ``retrieval_chance_top1`` = 1/n and ``retrieval_chance_top5`` = 5/n).
 - with ``supervised_z``: ``supervised_r2_z`` and ``zeroshot_fraction_of_supervised_z_image``, the image
   zero-shot R² as a fraction of the supervised one.
+
+**Instruments** (``astrobench score multimodal:galaxies-multi PRED.npz``): the same sky seen from the ground
+(DECam g, r, z) and from space (Euclid VIS), plus the spectrum. Predictions hold ``<m>_emb`` (N_test, D_m) and
+``<m>_emb_train`` (N_train, D_m) for the modalities ``m`` in ``INSTRUMENTS`` (ground and space required, spectrum
+optional; each its own width D_m, except that retrieval needs equal widths). N is 2000 / 10000 (full) or
+100 / 200 (FAST). Metrics, on the test split:
+
+- ``zeroshot_r2_<prop>_<m>``: the zero-shot probe above, per modality;
+- ``morph_acc_<question>_<m>`` and, for yes/no questions, ``morph_auroc_<question>_<m>``: a morphology probe,
+  ``KNeighborsClassifier(n_neighbors=64, weights="distance")`` on standardised embeddings fit on train, for each
+  Galaxy-Zoo-like question of the truth (``astrobench.sim.galaxies_multi.MORPHOLOGY``; rows a question does not
+  ask, -1, are left out of its fit and score); AUROC is the number to read for rare answers (edge-on, clumpy,
+  close neighbour); ``morph_mean_auroc_<m>`` averages the yes/no questions; ``morph_majority_<question>`` is the
+  accuracy of always answering the train split's commonest answer; ``morph_{acc,auroc}_<question>_photometry``
+  (and ``morph_mean_auroc_photometry``) is the same probe on the true z, g-r, mag_r and stellar mass: in the
+  simulator arms and knots are likelier in blue, low-redshift galaxies, so colour alone answers part of each
+  question, and an embedding's morphology is what it adds above that floor;
+- ``retrieval_<a>_to_<b>_top{1,5}``: cross-instrument (ground <-> space) and, with the spectrum, image <->
+  spectrum retrieval by cosine similarity among the first 1000 test galaxies (all 100 in FAST).
 """
 
 from __future__ import annotations
@@ -151,6 +170,8 @@ def validate(pred: dict, dataset: str = DATASET) -> tuple:
 def score(pred: dict, task: str | None = None) -> dict:
     """All multimodal metrics for one set of embeddings (see the module docstring)."""
     dataset = _dataset(task)
+    if _instruments_wanted(pred, dataset):
+        return score_instruments(pred, dataset)
     arrays, fast = validate(pred, dataset)
     (y_train, props), (y_test, _) = _truth(dataset, fast, "train"), _truth(dataset, fast, "test")
     views = {m: (arrays[f"{m}_emb_train"], arrays[f"{m}_emb"]) for m in ("image", "spectrum")}
@@ -181,4 +202,123 @@ def score(pred: dict, task: str | None = None) -> dict:
             out.update({f"fewshot{round(frac * 100)}pct_r2_{p}_{m}": float(v) for p, v in zip(props, r2)})
     # headline numbers first (the order `astrobench demo` shows)
     head = ["zeroshot_r2_z_spectrum", "zeroshot_r2_z_image", "retrieval_image_to_spectrum_top1"]
+    return {k: out[k] for k in head} | {k: v for k, v in out.items() if k not in head}
+
+
+# ---------------------------------------------------------------- instruments: ground, space, spectrum
+
+INSTRUMENTS = ("ground", "space", "spectrum")
+REQUIRED_INSTRUMENTS = ("ground", "space")
+INSTRUMENT_DATASET = "galaxies-multi"
+MORPH_NEIGHBORS = 64  # as the zero-shot regression probe
+
+
+def _instruments_wanted(pred: dict, dataset: str) -> bool:
+    """Instrument keys (ground_/space_), or the instruments dataset without the image/spectrum keys of the
+    ``galaxies`` task (which still scores it the old way: ``images`` is its ground view)."""
+    if any(k.split("_")[0] in REQUIRED_INSTRUMENTS for k in pred):
+        return True
+    return dataset == INSTRUMENT_DATASET and not any(k.startswith("image_") for k in pred)
+
+
+def _modality(key: str) -> str:
+    name = key.removesuffix("_train")
+    if not name.endswith("_emb") or name.removesuffix("_emb") not in INSTRUMENTS:
+        what = name.removesuffix("_emb") if name.endswith("_emb") else key
+        raise ScoreInputError(f"unknown modality {what!r} (key {key!r}); expected keys <m>_emb and <m>_emb_train "
+                              f"for m in {', '.join(INSTRUMENTS)}")
+    return name.removesuffix("_emb")
+
+
+def validate_instruments(pred: dict, dataset: str = INSTRUMENT_DATASET) -> tuple:
+    """Check modality names, presence, shapes, dtypes and split sizes; return ({m: (train, test)}, fast)."""
+    present = sorted({_modality(k) for k in pred}, key=INSTRUMENTS.index)
+    for m in REQUIRED_INSTRUMENTS:
+        if m not in present:
+            raise ScoreInputError(f"missing modality {m!r}; expected keys {m}_emb and {m}_emb_train "
+                                  f"({' and '.join(REQUIRED_INSTRUMENTS)} are required, spectrum optional)")
+    views, fast = {}, None
+    for m in present:
+        test = require(pred, f"{m}_emb", ndim=2, kind="f")
+        train = require(pred, f"{m}_emb_train", ndim=2, kind="f")
+        if train.shape[1] != test.shape[1]:
+            raise ScoreInputError(f"'{m}_emb_train' has {train.shape[1]} columns; expected D={test.shape[1]} like "
+                                  f"'{m}_emb'")
+        mode = split_mode(len(test), dataset, "test")
+        if split_mode(len(train), dataset, "train") != mode or fast not in (None, mode):
+            raise ScoreInputError(f"'{m}_emb' / '{m}_emb_train' have {len(test)} / {len(train)} rows, from a "
+                                  "different mode than the other keys; expected one FAST or full variant")
+        fast, views[m] = mode, (train, test)
+    return views, fast
+
+
+def _morphology_truth(dataset: str, fast: bool, split: str) -> dict:
+    from .. import data
+    from ..sim.galaxies_multi import MORPHOLOGY
+
+    t = data.load(dataset, split, fast=fast, progress=False).truth
+    missing = [q for q in MORPHOLOGY if q not in t.colnames]
+    if missing:
+        raise ScoreInputError(f"dataset {dataset!r} has no morphology truth ({', '.join(missing)}); expected "
+                              f"multimodal:{INSTRUMENT_DATASET}")
+    return {q: np.asarray(t[q], np.int64) for q in MORPHOLOGY}
+
+
+def morphology_probe(x_train, y_train, x_test, y_test, n_classes: int) -> dict:
+    """k-NN classifier on standardised embeddings, fit and scored on the rows the question asks (label >= 0):
+    {"acc": accuracy, "auroc": AUROC of the "yes" probability (yes/no questions only), "majority": floor}."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    tr, te = y_train >= 0, y_test >= 0
+    if not tr.any() or not te.any():  # a question no row of a (tiny) split was asked
+        return {"acc": float("nan"), "majority": float("nan")} | ({"auroc": float("nan")} if n_classes == 2 else {})
+    x_tr, x_te = _standardise(np.asarray(x_train, np.float64)[tr], np.asarray(x_test, np.float64)[te])
+    knn = KNeighborsClassifier(n_neighbors=min(MORPH_NEIGHBORS, int(tr.sum())), weights="distance")
+    knn.fit(x_tr, y_train[tr])
+    proba = knn.predict_proba(x_te)
+    pred = knn.classes_[proba.argmax(1)]
+    out = {"acc": float(np.mean(pred == y_test[te])),
+           "majority": float(np.mean(y_test[te] == np.bincount(y_train[tr]).argmax()))}
+    if n_classes == 2:
+        yes = proba[:, list(knn.classes_).index(1)] if 1 in knn.classes_ else np.zeros(int(te.sum()))
+        both = len(np.unique(y_test[te])) == 2
+        out["auroc"] = float(roc_auc_score(y_test[te], yes)) if both else float("nan")
+    return out
+
+
+def score_instruments(pred: dict, dataset: str = INSTRUMENT_DATASET) -> dict:
+    """The instrument metrics (module docstring, **Instruments**)."""
+    from ..sim.galaxies_multi import MORPHOLOGY
+
+    views, fast = validate_instruments(pred, dataset)
+    (y_train, props), (y_test, _) = _truth(dataset, fast, "train"), _truth(dataset, fast, "test")
+    m_train, m_test = (_morphology_truth(dataset, fast, s) for s in ("train", "test"))
+    out = {}
+    n = min(RETRIEVAL_N, len(y_test))
+    for a, b in (("ground", "space"), ("ground", "spectrum"), ("space", "spectrum")):
+        if b not in views:
+            continue
+        qa, qb = (views[m][1][:n].astype(np.float64) for m in (a, b))
+        if qa.shape[1] != qb.shape[1]:
+            raise ScoreInputError(f"'{a}_emb' has {qa.shape[1]} columns and '{b}_emb' {qb.shape[1]}; expected one "
+                                  "shared width for retrieval")
+        for name, (q, k) in {f"{a}_to_{b}": (qa, qb), f"{b}_to_{a}": (qb, qa)}.items():
+            out.update({f"retrieval_{name}_top{kk}": v for kk, v in retrieval(q, k).items()})
+    out.update(retrieval_n=n, retrieval_chance_top1=1 / n, retrieval_chance_top5=5 / n)
+    for m, (train, test) in {**views, "photometry": (y_train, y_test)}.items():
+        if m != "photometry":
+            r2 = knn_probe(train, y_train, test, y_test)
+            out.update({f"zeroshot_r2_{p}_{m}": float(v) for p, v in zip(props, r2)})
+        aurocs = []
+        for q, (n_classes, _) in MORPHOLOGY.items():
+            res = morphology_probe(train, m_train[q], test, m_test[q], n_classes)
+            out[f"morph_acc_{q}_{m}"] = res["acc"]
+            out[f"morph_majority_{q}"] = res["majority"]
+            if "auroc" in res:
+                out[f"morph_auroc_{q}_{m}"] = res["auroc"]
+                aurocs.append(res["auroc"])
+        out[f"morph_mean_auroc_{m}"] = float(np.nanmean(aurocs))
+    head = ["retrieval_ground_to_space_top1", "morph_mean_auroc_ground", "morph_mean_auroc_space",
+            "morph_mean_auroc_photometry"]
     return {k: out[k] for k in head} | {k: v for k, v in out.items() if k not in head}

@@ -65,7 +65,7 @@ def _kgrid(n_fft: int):
     return kx, ky, pixel
 
 
-def render_kspace(params, npix: int = 64, xp=np, dtype="float32", pad: float = PAD):
+def render_kspace(params, npix: int = 64, xp=np, dtype="float32", pad: float = PAD, psf=None):
     """Fourier transform of a batch of multi-band images on the rfft grid of the padded box.
 
     ``params`` maps names to arrays (B = batch, C = bands), lengths in pixels:
@@ -73,6 +73,8 @@ def render_kspace(params, npix: int = 64, xp=np, dtype="float32", pad: float = P
       psf_fwhm (B, C), dx (B,), dy (B,).
     The profile centre sits at the stamp's true centre ((npix - 1) / 2, GalSim's convention)
     plus (dx, dy). Returns a complex array (B, C, n_fft, n_fft // 2 + 1), n_fft = round(pad * npix).
+    ``psf``, when given, replaces the Moffat: a function of |k| (radians per pixel) returning the transform of a
+    round PSF shared by every object and band (a space telescope's optics, tabulated from GalSim).
     """
     n_fft = round(pad * npix)
     kx, ky, pixel = (xp.asarray(a, dtype=dtype) for a in _kgrid(n_fft))
@@ -91,8 +93,12 @@ def render_kspace(params, npix: int = 64, xp=np, dtype="float32", pad: float = P
     bulge = (1.0 + k2 * r0_b**2) ** (-(1.0 + NU_BULGE))
     disk = (1.0 + k2 * r0_d**2) ** (-(1.0 + NU_DISK))
 
-    x = xp.sqrt(kx**2 + ky**2) * (band("psf_fwhm") / (2.0 * math.sqrt(2.0 ** (1.0 / MOFFAT_BETA) - 1.0)))
-    psf = xp.exp(-x) * (x * x + 3.0 * x + 3.0) / 3.0
+    if psf is None:
+        x = xp.sqrt(kx**2 + ky**2) * (band("psf_fwhm") / (2.0 * math.sqrt(2.0 ** (1.0 / MOFFAT_BETA) - 1.0)))
+        psf = xp.exp(-x) * (x * x + 3.0 * x + 3.0) / 3.0
+    else:
+        kx0, ky0, _ = _kgrid(n_fft)
+        psf = xp.asarray(psf(np.sqrt(kx0**2 + ky0**2)), dtype=dtype)
 
     centre = (n_fft - 1) / 2.0  # maps to (npix - 1) / 2 after the central crop
     # the shift theorem's phase is separable: two 1-D complex exponentials instead of one 2-D

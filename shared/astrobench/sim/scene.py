@@ -135,14 +135,15 @@ def _arm_points(rng, n_gal: int, n_pts: int, r0):
     pitch = np.radians(rng.uniform(*ARMS["pitch_deg"], n_gal))[:, None]
     theta = (rng.uniform(0, 2 * np.pi, n_gal)[:, None] + np.log(radius / r0[:, None]) / np.tan(pitch)
              + np.pi * rng.integers(0, 2, (n_gal, n_pts)) + rng.normal(0, ARMS["width"], (n_gal, n_pts)))
-    return np.stack([radius * np.cos(theta), radius * np.sin(theta)], axis=-1)
+    return np.stack([radius * np.cos(theta), radius * np.sin(theta)], axis=-1), np.degrees(pitch[:, 0])
 
 
 def substructure(truth: dict, rng: np.random.Generator, knots=None, arms=None) -> dict:
     """Who gets knots and arms (drawn from the probabilities above unless given), and the point sets in pixels
     relative to each galaxy's centre, sheared like its disk. Returns flags, point positions (B, J, 2), point
     fluxes as fractions of the disk's flux per band (B, J, 3), the Gaussian width of each galaxy's arm blobs and
-    the disk flux fraction left smooth per band (B, 3)."""
+    the disk flux fraction left smooth per band (B, 3); also each galaxy's knot count and arms' pitch angle
+    (degrees, NaN without arms), which morphology truth reads."""
     n = len(truth["z"])
     if knots is None:
         knots = rng.uniform(size=n) < knot_probability(truth["z"], truth["is_red"])
@@ -155,6 +156,7 @@ def substructure(truth: dict, rng: np.random.Generator, knots=None, arms=None) -
     pos = np.zeros((n, j_knots + j_arms, 2))
     frac = np.zeros((n, j_knots + j_arms, 3))
     smooth = np.ones((n, 3))
+    pitch = np.full(n, np.nan)
     if j_knots:
         share = rng.uniform(*KNOTS["frac_r"], n)[:, None] * np.asarray(KNOTS["colour"])[None] * knots[:, None]
         share = np.minimum(share, 0.9)
@@ -165,24 +167,25 @@ def substructure(truth: dict, rng: np.random.Generator, knots=None, arms=None) -
     if j_arms:
         share = rng.uniform(*ARMS["frac_r"], n)[:, None] * np.asarray(ARMS["colour"])[None] * arms[:, None]
         share = np.minimum(share, 0.95 * smooth)
-        pos[:, j_knots:] = _arm_points(rng, n, j_arms, r0)
+        pos[:, j_knots:], drawn = _arm_points(rng, n, j_arms, r0)
+        pitch[arms] = drawn[arms]
         frac[:, j_knots:] = share[:, None, :] / j_arms
         smooth -= share
     a, b, d = render.shear_matrix(np.asarray(truth["e1"]), np.asarray(truth["e2"]))  # I(A^-1 x): x = A u
     x, y = pos[..., 0], pos[..., 1]
     pos = np.stack([a[:, None] * x + b[:, None] * y, b[:, None] * x + d[:, None] * y], axis=-1)
     return {"has_knots": knots, "has_arms": arms, "pos": pos, "frac": frac, "n_knots": j_knots,
-            "arm_sigma": 0.25 * r0 * arms, "smooth": smooth}
+            "arm_sigma": 0.25 * r0 * arms, "smooth": smooth, "knot_count": n_knots, "arm_pitch_deg": pitch}
 
 
 # ---------------------------------------------------------------- rendering
 
 
-def render_with_points(params: dict, sub: dict | None = None, npix: int = galaxies.NPIX):
+def render_with_points(params: dict, sub: dict | None = None, npix: int = galaxies.NPIX, psf=None):
     """Noiseless counts (B, C, npix, npix) of bulge + smooth disk + knots + arm blobs, each convolved with the
     Moffat PSF and integrated over pixels, as ``render.render`` does for the smooth profiles (the same choice of
     FFT box per object). ``params`` are ``galaxies.render_params`` (flux_disk is the whole disk; ``sub['smooth']``
-    keeps its smooth share)."""
+    keeps its smooth share). ``psf``: as ``render.render_kspace``'s (None: the Moffat of ``params['psf_fwhm']``)."""
     choice = render.box_choice(params, npix)
     out = np.empty((len(choice), np.shape(params["flux_disk"])[1], npix, npix))
     for i, box in enumerate(render.BOXES):
@@ -190,22 +193,25 @@ def render_with_points(params: dict, sub: dict | None = None, npix: int = galaxi
         if len(rows):
             part = {k: np.asarray(v)[rows] for k, v in params.items()}
             subpart = None if sub is None else {k: (v[rows] if np.ndim(v) else v) for k, v in sub.items()}
-            out[rows] = _render_box(part, subpart, npix, box)
+            out[rows] = _render_box(part, subpart, npix, box, psf)
     return out
 
 
-def _render_box(params, sub, npix, pad):
+def _render_box(params, sub, npix, pad, psf=None):
     params = dict(params)
     disk = np.asarray(params["flux_disk"], float)
     if sub is not None:
         params["flux_disk"] = disk * sub["smooth"]
-    fk = render.render_kspace(params, npix=npix, pad=pad, dtype="float64")
+    fk = render.render_kspace(params, npix=npix, pad=pad, dtype="float64", psf=psf)
     n_fft = round(pad * npix)
     if sub is not None and sub["pos"].shape[1]:
         kx, ky, pixel = render._kgrid(n_fft)
-        rd = render.moffat_rd(np.asarray(params["psf_fwhm"], float))[:, :, None, None]
         k = np.sqrt(kx**2 + ky**2)
-        psf = np.exp(-k * rd) * ((k * rd) ** 2 + 3 * k * rd + 3) / 3 * pixel
+        if psf is None:
+            rd = render.moffat_rd(np.asarray(params["psf_fwhm"], float))[:, :, None, None]
+            psf = np.exp(-k * rd) * ((k * rd) ** 2 + 3 * k * rd + 3) / 3 * pixel
+        else:
+            psf = np.broadcast_to(psf(k) * pixel, (len(disk), 1, *k.shape))
         centre = (n_fft - 1) / 2.0
         flux = sub["frac"] * disk[:, None, :]  # (B, J, C)
         j = sub["n_knots"]
@@ -253,7 +259,9 @@ def decam_view(truth: dict) -> dict:
 
 def _in_view(params: dict, sub, view: dict, psf_arcsec, dx=None, dy=None):
     """``galaxies.render_params`` (DECam pixels, ZP 31 counts) on a view's render grid (its pixel / oversample) and
-    exposure; ``dx, dy`` (grid pixels) replace the scaled offsets when given."""
+    exposure; ``dx, dy`` (grid pixels) replace the scaled offsets when given. A view with ``mix`` (3, C) observes
+    C channels that are linear combinations of g, r, z (a broad band such as Euclid's VIS); every component's
+    flux, knots' and arms' included, is combined the same way."""
     s = galaxies.PIXEL_SCALE * view["oversample"] / view["pixel"]
     p = {**params, "hlr_bulge": params["hlr_bulge"] * s, "hlr_disk": params["hlr_disk"] * s,
          "flux_bulge": params["flux_bulge"] * view["flux"], "flux_disk": params["flux_disk"] * view["flux"],
@@ -261,6 +269,13 @@ def _in_view(params: dict, sub, view: dict, psf_arcsec, dx=None, dy=None):
          "dx": params["dx"] * s if dx is None else dx, "dy": params["dy"] * s if dy is None else dy}
     if sub is not None:
         sub = {**sub, "pos": sub["pos"] * s, "arm_sigma": sub["arm_sigma"] * s}
+    if view.get("mix") is not None:
+        mix, disk = np.asarray(view["mix"], float), p["flux_disk"]
+        p = {**p, "flux_bulge": p["flux_bulge"] @ mix, "flux_disk": disk @ mix}
+        if sub is not None:  # point fractions are of the disk's flux per band: convert through fluxes
+            new = np.where(p["flux_disk"] > 0, p["flux_disk"], 1.0)
+            sub = {**sub, "frac": (sub["frac"] * disk[:, None, :]) @ mix / new[:, None, :],
+                   "smooth": (sub["smooth"] * disk) @ mix / new}
     return p, sub
 
 
@@ -278,13 +293,16 @@ def _bin(counts, factor: int):
     return counts.reshape(*counts.shape[:-2], n, factor, n, factor).sum(axis=(-3, -1))
 
 
-def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 256, views=None):
+def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: int = 256, views=None,
+            morphology: bool = False):
     """Noiseless scenes around the target galaxies ``truth``, one array (N, 3, npix, npix) of counts per view
     (default: ``decam_view``; every object of a stamp shares the stamp's PSF), the segmentation map (N, npix, npix)
     uint8 of the first view (0 sky, 1 target, 2... the others, by brightest contribution above its
     ``seg_threshold``), the scene truth columns (positions in the first view's pixels) and, per view, the target's
     own noiseless counts in the stamp (N, 3). The objects and their substructure are drawn once, so all views show
-    the same sky."""
+    the same sky. A view may set ``mix`` (see ``_in_view``: its channel count is then mix's) and ``psf_k`` (a
+    round PSF shared by all objects, see ``render.render_kspace``); ``morphology`` adds the target's knot count
+    and arm pitch to the scene columns."""
     from tqdm.auto import tqdm
 
     views = [decam_view(truth)] if views is None else views
@@ -298,14 +316,17 @@ def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: in
     field["owner"] = rng.integers(0, n, len(field["z"]))
     stars = draw_stars(n, area, rng)
     stars["owner"] = stars.pop("stamp")
-    out = [np.empty((n, 3, v["npix"], v["npix"]), np.float32) for v in views]
-    target_flux = [np.empty((n, 3)) for _ in views]
+    chans = [3 if v.get("mix") is None else np.shape(v["mix"])[1] for v in views]
+    out = [np.empty((n, c, v["npix"], v["npix"]), np.float32) for c, v in zip(chans, views)]
+    target_flux = [np.empty((n, c)) for c in chans]
     npix0 = v0["npix"]
     seg = np.zeros((n, npix0, npix0), np.uint8)
     cols = {c: np.zeros(n) for c in SCENE_COLUMNS}
     cols["star_x"][:], cols["star_y"][:], cols["star_mag_r"][:] = np.nan, np.nan, np.nan
     sub = substructure(truth, rng)
     cols["has_knots"], cols["has_arms"] = sub["has_knots"].astype(float), sub["has_arms"].astype(float)
+    if morphology:
+        cols["knot_count"], cols["arm_pitch_deg"] = sub["knot_count"].astype(np.int16), sub["arm_pitch_deg"]
     objects = []  # (kind, table, positions in arcsec from the stamp centre)
     for kind, table in (("galaxy", field), ("star", stars)):
         objects.append((kind, table, rng.uniform(-half, half, (len(table["owner"]), 2))))
@@ -326,7 +347,8 @@ def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: in
                 f = view["oversample"]
                 grid = view["npix"] * f
                 psf = view["psf_arcsec"][idx]
-                target = render_with_points(*_in_view(galaxies.render_params(rows), rsub, view, psf), npix=grid)
+                target = render_with_points(*_in_view(galaxies.render_params(rows), rsub, view, psf), npix=grid,
+                                            psf=view.get("psf_k"))
                 scene_counts = target.copy()
                 target_flux[v_i][idx] = target.sum(axis=(2, 3))
                 if v_i == 0:
@@ -339,10 +361,10 @@ def compose(truth: dict, seed: int, block: int, progress: bool = True, chunk: in
                     shift = np.round(at).astype(int)
                     p, s = _in_view(params, osub, view, psf[local], dx=at[:, 0] - shift[:, 0],
                                     dy=at[:, 1] - shift[:, 1])
-                    one = np.zeros((1, 3, grid, grid))
+                    one = np.zeros((1, chans[v_i], grid, grid))
                     for j, (st, sh) in enumerate(zip(local, shift)):
                         if j % RENDER_BATCH == 0:  # a bounded batch of FFT boxes (Binder's 2 GB); same pixels
-                            imgs = render_with_points(_rows(p, j), _rows(s, j), npix=grid)
+                            imgs = render_with_points(_rows(p, j), _rows(s, j), npix=grid, psf=view.get("psf_k"))
                         one[:] = 0.0
                         _paste(one, imgs[j % RENDER_BATCH : j % RENDER_BATCH + 1], [0], [sh])
                         scene_counts[st] += one[0]
