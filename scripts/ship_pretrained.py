@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# track: (weights in the run folder, config in the run folder, sub-folder per dataset)
+# script's model: (weights in the run folder, config in the run folder, sub-folder per dataset); a track's second
+# baseline is <track>-<script> and ships into <track>/pretrained/<script>/
 RUN_FILES = {
     "anomaly": ("autoencoder.pt", "autoencoder.json", False),
+    "anomaly-timeseries": ("timeseries.pt", "timeseries.json", False),
     "superres": ("model.pt", "model_config.json", True),
     "multimodal": ("clip.pt", "clip.config.json", False),
     "sbi": ("npe.pt", "npe_config.json", True),
@@ -59,7 +61,8 @@ def main(argv=None) -> int:
         meta = npe.task_meta(get_task(dataset))
     else:
         meta = data.load(dataset, "test", fast=False, progress=False).meta
-    folder = ROOT / args.track / "pretrained" / (dataset if per_dataset else "")
+    track, _, second = args.track.partition("-")
+    folder = ROOT / track / "pretrained" / second / (dataset if per_dataset else "")
     manifest = baseline.save_pretrained(folder, state, json.loads((run / config).read_text()), report, meta,
                                         args.command)
     size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6

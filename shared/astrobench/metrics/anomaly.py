@@ -9,7 +9,10 @@ key                 shape       meaning
 ``score_<name>``    (N_test,)   optional: other scores to compare (reported under ``compare.<name>``)
 ==================  ==========  ==================================================================
 
-N_test is 10000 (full) or 400 (FAST). Real data (``astrobench score anomaly:galaxy10-decals PRED.npz``, or a
+N_test is 10000 (full) or 400 (FAST). Light curves (``astrobench score anomaly:lightcurves PRED.npz``): one
+``score`` per test curve of ``lightcurves`` (6000 full, 400 FAST); the rare classes (supernovae, microlensing) and
+the instrumental failures (cloudy night, zero-point jump, satellite glint, tracking failure) are the anomalies, each
+its own type. Real data (``astrobench score anomaly:galaxy10-decals PRED.npz``, or a
 ``dataset`` key in PRED): the test split of Galaxy10 DECaLS, where the Galaxy Zoo classes "Disturbed" and
 "Merging" count as the anomalies (types ``disturbed``, ``merging``) and every other class as normal.
 Metrics (scikit-learn's ``roc_auc_score`` and ``average_precision_score`` for the first two):
@@ -35,10 +38,11 @@ from . import ScoreInputError, require, split_mode
 DATASET = "galaxies-anomaly"
 # real sets: the Galaxy Zoo classes that stand out from the regular galaxy population (label -> type)
 REAL_ANOMALIES = {"galaxy10-decals": {0: "disturbed", 1: "merging"}}
+LIGHTCURVES = "lightcurves"  # task and dataset: its truth flags the rare classes (`is_rare`), typed by `class`
 FPR = 0.01
 TOP_FRACTION = 0.01
 TOP_K = 50
-TASKS = ("detect", *REAL_ANOMALIES)  # "detect": the simulated galaxies-anomaly set
+TASKS = ("detect", LIGHTCURVES, *REAL_ANOMALIES)  # "detect": the simulated galaxies-anomaly set
 
 
 def threshold_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float = FPR) -> float:
@@ -85,6 +89,9 @@ def truth(dataset: str = DATASET, fast: bool = False, table=None):
         table = load(dataset, "test", fast=fast, progress=False).truth
     if "is_anomaly" in table.colnames:
         return np.asarray(table["is_anomaly"]), np.asarray(table["anomaly_type"]).astype(str)
+    if "is_rare" in table.colnames:  # lightcurves: rare astrophysical classes and instrumental failures
+        rare = np.asarray(table["is_rare"]).astype(bool)
+        return rare.astype(np.int64), np.where(rare, np.asarray(table["class"]).astype(str), "none")
     if dataset in REAL_ANOMALIES and "label" in table.colnames:
         names = REAL_ANOMALIES[dataset]
         label = np.asarray(table["label"])
@@ -94,13 +101,14 @@ def truth(dataset: str = DATASET, fast: bool = False, table=None):
 
 
 def _datasets():
-    return (DATASET, *REAL_ANOMALIES)
+    return (DATASET, LIGHTCURVES, *REAL_ANOMALIES)
 
 
 def score(pred: dict, task: str | None = None) -> dict:
     if task not in (None, *TASKS):
         raise ScoreInputError(f"unknown task {task!r} for track anomaly; expected one of: {', '.join(TASKS)}")
-    dataset = task if task in REAL_ANOMALIES else str(np.asarray(pred.get("dataset", DATASET)))
+    named = task in (LIGHTCURVES, *REAL_ANOMALIES)
+    dataset = task if named else str(np.asarray(pred.get("dataset", DATASET)))
     if dataset not in _datasets():
         raise ScoreInputError(f"'dataset' is {dataset!r}; expected one of: {', '.join(_datasets())}")
     main = require(pred, "score", ndim=1, shape=(None,), kind="fi")
