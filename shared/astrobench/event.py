@@ -43,8 +43,10 @@ SEED_RANGE = 2**25
 TRACKS = {
     "generative": {"galaxies": ((), ("images",))},  # the test images are the reference: nothing is released
     "multimodal": {"galaxies": (("images", "spectra", "wavelength"), ())},
-    "anomaly": {"galaxies-anomaly": (("images",), ())},
-    "superres": {"superres-galaxies": (("lr",), ("hr", "lr")), "superres-fields": (("lr",), ("hr", "lr"))},
+    "anomaly": {"galaxies-anomaly": (("images",), ()),
+                "lightcurves": (("time", "flux", "flux_err", "band", "site", "mask"), ())},
+    "superres": {"superres-galaxies": (("lr",), ("hr", "lr")), "superres-fields": (("lr",), ("hr", "lr")),
+                 "superres-nbody": (("lr",), ("hr", "lr"))},
 }
 SBI_SIMS = {"fast": 200, "full": 500}  # secret calibration simulations per task (npe.py's calib_sims)
 # the leaderboard's size policy (one definition): file and arrays unpacked, full generative is ~0.1 GB

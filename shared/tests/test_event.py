@@ -48,7 +48,8 @@ def test_release_holds_no_truth(env):
             "images"} <= every_hidden
     released = [p for p in public.rglob("*") if p.is_file()]
     assert {p.relative_to(public).parts[0] for p in released} == {
-        "event.json", "galaxies", "galaxies-anomaly", "superres-galaxies", "superres-fields", "sbi"}
+        "event.json", "galaxies", "galaxies-anomaly", "lightcurves", "superres-galaxies", "superres-fields",
+        "superres-nbody", "sbi"}
     for p in released:
         if p.suffix == ".npy":
             assert np.load(p, allow_pickle=False).dtype.names is None, p  # no table, so no truth column
@@ -99,6 +100,28 @@ def test_private_and_public_truth_give_different_scores(env, tmp_path, capsys):
     with event.using(private / "superres"):  # the same scorer, pointed at the private folder
         assert metrics.score("superres:fields", str(path))["psnr"] == secret["psnr"]
 
+
+
+@pytest.mark.parametrize("target", ["anomaly:lightcurves", "superres:nbody"])
+def test_the_time_domain_and_nbody_tasks_score_on_the_secret_split(env, tmp_path, capsys, target):
+    """A prediction made from the released inputs scores against the event's truth, not the public one."""
+    from astrobench.metrics.superres import bicubic
+
+    public, private = env / "public", env / "private"
+    if target == "superres:nbody":
+        cfg = json.loads((public / "superres-nbody" / "manifest.json").read_text())["config"]
+        up = bicubic(np.load(public / "superres-nbody" / "test.lr.npy"), cfg["factor"], cfg["extensive"])
+        pred = {"sr": np.clip(up, 0, None)}  # densities: bicubic rings below zero next to halos
+    else:  # a score the released curves determine: the flux scatter of each curve
+        curves = public / "lightcurves"
+        flux, mask = np.load(curves / "test.flux.npy"), np.load(curves / "test.mask.npy")
+        pred = {"score": np.nanstd(np.where(mask, flux, np.nan), axis=1)}
+    path = tmp_path / "pred.npz"
+    np.savez(path, **pred)
+    assert cli.main(["event", "score", target, str(path), "--private", str(private)]) == 0
+    secret = json.loads(capsys.readouterr().out)
+    with event.using(private / target.split(":")[0]):
+        assert metrics.score(target, str(path)) == secret  # the same scorer, pointed at the private folder
 
 def test_sbi_event_scores_calibration_on_secret_simulations(env, tmp_path):
     from astrobench.sim.sbi_tasks import get_task
