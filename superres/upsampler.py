@@ -6,8 +6,8 @@
 Trains on the train split (or, ``--pretrained``, loads the model shipped in ``pretrained/<dataset>/``, checked against
 the data), predicts the held-out test split, scores it (``astrobench score superres:<dataset>``) and writes
 metrics.json, predictions.npz (key "sr"), model.pt + model_config.json, examples.png and pk.png (P(k) ratio).
-Datasets: superres-galaxies (default, or ``galaxies``), superres-fields (``fields``), and real pairs: camels-cmd-mtot
-(CAMELS total-matter maps, tiled like the fields), galaxy10-decals / galaxy10-sdss (LR = their 4 x 4 block mean).
+Datasets: superres-galaxies (default, or ``galaxies``), superres-fields (``fields``), superres-nbody (``nbody``: N-body
+slabs, densities clipped at 0), real pairs: camels-cmd-mtot (CAMELS maps, tiled), galaxy10-decals / galaxy10-sdss.
 
 The network predicts a correction to bicubic upsampling (residual learning, as in VDSR/EDSR): all convolutions
 run at LR resolution and one PixelShuffle (ESPCN, Shi+2016) turns C x 16 channels into 4x4 blocks of HR pixels,
@@ -40,7 +40,7 @@ DATASETS = tuple(metrics.SHAPES)  # the simulated sets and the real sets with LR
 FULL = dict(steps=14000, width=48, blocks=6, batch=16, lr=1e-3, weight_decay=1e-4, pk_weight=0.0)
 FAST = dict(steps=250, width=32, blocks=3, batch=16, lr=1e-3, weight_decay=1e-4, pk_weight=0.0)
 # width, blocks: feature channels, residual blocks (conv-ReLU-conv); pk_weight: of the spectral loss (0: plain MSE)
-PATCH = {"superres-fields": 16, "camels-cmd-mtot": 16}  # LR crop size for training the fields; galaxies: whole
+PATCH = {"superres-fields": 16, "superres-nbody": 16, "camels-cmd-mtot": 16}  # LR crops for the maps; galaxies: whole
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # pretrained/<dataset>/: what --pretrained loads
 EDGE_IMAGES = 32  # test images for the ONNX parity check and latency timing (--export-onnx)
 # ---------------------------------------------------------------- data
@@ -216,7 +216,8 @@ def predict(model, lr: np.ndarray, cfg: dict, device: str = "cpu", batch: int = 
     x, _, scale = normalise(lr, None, cfg["factor"], cfg["extensive"])
     out = [model(torch.from_numpy(x[i : i + batch].astype(np.float32)).to(device)).cpu().numpy()
            for i in range(0, len(x), batch)]
-    return (np.concatenate(out) * scale).astype(np.float32)
+    sr = (np.concatenate(out) * scale).astype(np.float32)
+    return np.maximum(sr, 0) if cfg["dataset"] in metrics.NONNEGATIVE else sr  # the scorer refuses rho < 0
 
 
 def load_shipped(dataset: str, meta: dict):

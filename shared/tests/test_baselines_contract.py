@@ -23,11 +23,15 @@ from astrobench.cli import BASELINES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = {track: ROOT / script for track, script in BASELINES.items()}
+SCRIPTS["anomaly-timeseries"] = ROOT / "anomaly" / "timeseries.py"  # a track's second baseline (anomaly:lightcurves)
+SCRIPTS["superres-stochastic"] = ROOT / "superres" / "stochastic.py"  # superres:nbody, the stochastic baseline
 BUDGET = {"generative": "--steps", "sbi": "--epochs", "multimodal": "--epochs", "anomaly": "--epochs",
-          "superres": "--steps"}
+          "superres": "--steps", "anomaly-timeseries": "--epochs",
+          "superres-stochastic": "--steps"}
 # small budgets for the faketime comparison (the FAST settings otherwise)
 SMALL = {"generative": ["--steps", "6"], "sbi": ["--epochs", "3", "--num-sims", "300"], "multimodal": ["--epochs", "1"],
-         "anomaly": ["--epochs", "1"], "superres": ["--steps", "20"]}
+         "anomaly": ["--epochs", "1"], "superres": ["--steps", "20"], "anomaly-timeseries": ["--epochs", "1"],
+         "superres-stochastic": ["--steps", "10"]}
 COMMON = ("--fast", "--out", "--seed", "--device", "--dataset", "--threads", "--max-minutes", "--set", "--pretrained",
           "--grad-accum", "--mixed-precision")
 TIME_WORDS = ("second", "time", "latency", "amortisation", "_ms", "speed")

@@ -11,7 +11,7 @@ from astrobench import badges
 
 ROOT = badges.repo_root(Path(__file__))
 NOTEBOOKS = badges.notebooks(ROOT)
-SCRIPTS = {"diffusion", "npe", "contrastive", "AE", "TS", "upsampler", "stochastic"}  # how the notebooks import the baseline scripts
+SCRIPTS = {"diffusion", "npe", "contrastive", "AE", "TS", "upsampler", "stochastic"}  # how notebooks import scripts
 # a script function that trains or runs a model: each call must say where (DEVICE, or a Run built with DEVICE)
 DEVICE_CALLS = {"train", "train_clip", "build_npe", "predict", "evaluate", "embed_all"}
 LOADERS = {"load_pretrained", "load_shipped"}  # model loaders that take the device (upsampler's and AE's do not)

@@ -24,6 +24,24 @@ Definitions (all on the test split, in the dataset's units):
 * ``pdf_w1`` (fields only): 1-Wasserstein distance between the one-point distributions of
   pixel values (density) of SR and HR over the whole test split (the same number as
   ``scipy.stats.wasserstein_distance``).
+
+superres-nbody (``superres:nbody``) scores the statistics that the N-body super-resolution papers use (Li+2021),
+besides all of the above:
+
+* ``samples`` (optional, (N, S, 1, 128, 128), 1 <= S <= MAX_SAMPLES): S draws of a stochastic model per LR map
+  beside ``sr``; then every metric is computed for each draw (draw s of every map as one SR set) and averaged
+  over the S draws, curves bin by bin (``n_samples`` says S). Without it, ``sr`` is scored (S = 1).
+* Densities must be >= 0 (rho = projected density / cosmic mean).
+* ``rk``: cross-correlation coefficient r(k) = P_SR,HR / sqrt(P_SR P_HR) per k bin (the bins of ``pk_ratio``),
+  summed over maps; 1 where SR's Fourier phases and amplitudes follow HR's up to a factor per bin.
+  ``rk_min_half_nyquist`` / ``rk_min_lr_nyquist``: its smallest value for k <= 1/4 / k <= 1/8.
+* ``pdf_w1_log``: W1 between the one-point PDFs of log10(rho + LOG_OFFSET) (voids and halos alike).
+* ``peaks_ratio_lo`` / ``peaks_ratio_hi``: the number of density peaks (local maxima over 3 x 3 periodic
+  neighbours of the map smoothed by a Gaussian of PEAK_SIGMA HR pixels, i.e. to about half the HR Nyquist
+  frequency) above PEAK_THRESHOLDS, in SR over HR, summed over the test maps: a halo count proxy.
+  ``peaks_worst`` = max |ratio - 1| over the two thresholds.
+* Floors: ``*_bicubic`` (bicubic of LR, clipped at 0: its overshoot makes negative densities) and ``*_lr``
+  (the LR run itself on the HR grid: each LR pixel repeated factor x factor times).
 """
 
 from __future__ import annotations
@@ -36,6 +54,11 @@ from . import ScoreInputError, require, split_mode
 SHAPES = {"superres-galaxies": (3, 64, 64), "superres-fields": (1, 128, 128), "superres-nbody": (1, 128, 128),
           "camels-cmd-mtot": (1, 128, 128), "galaxy10-decals": (3, 64, 64), "galaxy10-sdss": (3, 64, 64)}
 DATASETS = tuple(SHAPES)
+NONNEGATIVE = ("superres-nbody",)  # densities of particles: a negative value is a broken prediction
+MAX_SAMPLES = 16  # draws per LR map that superres-nbody scores (``samples``)
+LOG_OFFSET = 0.1  # log10(rho + 0.1): HR maps have empty pixels (rho = 0), a particle adds ~0.25 to a pixel
+PEAK_SIGMA = 1.0  # HR pixels (1 Mpc/h): the Gaussian that smooths maps before peaks are counted
+PEAK_THRESHOLDS = (3.0, 10.0)  # rho of the smoothed map; FAST test HR: 645 and 80 peaks (full: 6x more)
 CHUNK = 256
 
 
@@ -186,6 +209,95 @@ def shape_of(dataset: str) -> tuple:
     return tuple(test.hr.shape[1:])
 
 
+def cross_correlation(hr: np.ndarray, sr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, r(k)) of (N, C, H, H) maps: the cross power over sqrt(P_SR P_HR), each summed over maps and bands."""
+    h = hr.shape[-1]
+    fy, fx = np.meshgrid(np.fft.fftfreq(h) * h, np.fft.fftfreq(h) * h, indexing="ij")
+    idx, nbins = np.rint(np.hypot(fx, fy)).astype(int).ravel(), h // 2 + 1
+    sums = np.zeros((3, nbins))
+    for i in range(0, len(hr), CHUNK):
+        a, b = (np.asarray(x[i : i + CHUNK], np.float64) for x in (hr, sr))
+        fa, fb = (np.fft.fft2(x - x.mean(axis=(2, 3), keepdims=True)) for x in (a, b))
+        for j, w in enumerate(((fa * fb.conj()).real, np.abs(fa) ** 2, np.abs(fb) ** 2)):
+            sums[j] += np.bincount(idx, weights=w.sum(axis=(0, 1)).ravel(), minlength=nbins)[:nbins]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant SR has no power: r = 0, not NaN
+        r = np.nan_to_num(sums[0] / np.sqrt(sums[1] * sums[2]))
+    return np.arange(1, nbins) / h, r[1:]
+
+
+def peak_counts(maps: np.ndarray, thresholds=None, sigma: float = PEAK_SIGMA) -> np.ndarray:
+    """Number of local maxima (3 x 3 periodic neighbourhood) above each threshold in the maps (N, C, H, W)
+    smoothed by a periodic Gaussian of ``sigma`` pixels, summed over maps and bands."""
+    from scipy import ndimage
+
+    x = ndimage.gaussian_filter(np.asarray(maps, np.float64), (0, 0, sigma, sigma), mode="wrap")
+    peak = x == ndimage.maximum_filter(x, size=(1, 1, 3, 3), mode="wrap")
+    return np.array([np.sum(peak & (x > t)) for t in (thresholds or PEAK_THRESHOLDS)], dtype=float)
+
+
+def evaluate_nbody(hr: np.ndarray, sr: np.ndarray, factor: int = 4, hr_peaks=None) -> dict:
+    """``evaluate`` plus r(k), the log-density PDF distance and the peak counts of one SR set against HR."""
+    out = evaluate(hr, sr, factor, pdf=True)
+    k, r = cross_correlation(hr, sr)
+    hr_peaks = peak_counts(hr) if hr_peaks is None else hr_peaks
+    ratio = peak_counts(sr) / np.maximum(hr_peaks, 1)
+    out.update(rk_min_half_nyquist=float(r[k <= 0.25 + 1e-9].min()),
+               rk_min_lr_nyquist=float(r[k <= 0.5 / factor + 1e-9].min()),
+               pdf_w1_log=pdf_w1(np.log10(hr + LOG_OFFSET), np.log10(np.maximum(sr, 0) + LOG_OFFSET)),
+               peaks_ratio_lo=float(ratio[0]), peaks_ratio_hi=float(ratio[1]),
+               peaks_worst=float(np.max(np.abs(ratio - 1))), rk=r.tolist())
+    return out
+
+
+def nbody_samples(pred: dict, sr: np.ndarray) -> np.ndarray:
+    """(N, S, 1, H, W): ``samples`` checked (same N as ``sr``, 1 <= S <= MAX_SAMPLES, finite, >= 0), or sr."""
+    n, shape = len(sr), SHAPES["superres-nbody"]
+    if "samples" not in pred:
+        draws = sr[:, None]
+    else:
+        draws = require(pred, "samples", shape=(n, None, *shape), kind="f")
+        if not 1 <= draws.shape[1] <= MAX_SAMPLES:
+            raise ScoreInputError(f"'samples' holds {draws.shape[1]} draws per map; expected 1 to {MAX_SAMPLES} "
+                                  f"(shape N x S x {'x'.join(map(str, shape))})")
+    for key, x in (("sr", sr), ("samples", draws)):
+        if key in pred and np.min(x) < 0:
+            raise ScoreInputError(f"{key!r} has {int(np.sum(x < 0))} negative densities (min {np.min(x):.3g}); "
+                                  "expected rho >= 0 (projected density / cosmic mean)")
+    return draws
+
+
+def mean_of(results: list) -> dict:
+    """The mean of each metric over the draws' results (curves bin by bin)."""
+    return {k: (np.mean([r[k] for r in results], axis=0).tolist() if isinstance(results[0][k], list)
+                else float(np.mean([r[k] for r in results]))) for k in results[0]}
+
+
+def score_nbody(pred: dict, sr: np.ndarray, fast: bool) -> dict:
+    """superres-nbody: every metric of the draws (averaged over them) and of the two floors; see module doc."""
+    from .. import data
+
+    draws = nbody_samples(pred, sr)
+    test = data.load("superres-nbody", "test", fast=fast, progress=False)
+    hr, lr, f = np.asarray(test.hr), np.asarray(test.lr), test.meta["config"]["factor"]
+    hr_peaks = peak_counts(hr)
+    model = mean_of([evaluate_nbody(hr, draws[:, s].astype(np.float32), f, hr_peaks) for s in range(draws.shape[1])])
+    floors = {"bicubic": np.maximum(bicubic(lr, f, False), 0), "lr": np.repeat(np.repeat(lr, f, 2), f, 3)}
+    refs = {name: evaluate_nbody(hr, x, f, hr_peaks) for name, x in floors.items()}
+    curves = ("pk_k", "pk_ratio", "rk")
+    out = {}
+    for key in model:
+        if key not in curves:
+            out[key] = model[key]
+            out.update({f"{key}_{name}": ref[key] for name, ref in refs.items()})
+    out["psnr_gain_db"] = out["psnr"] - out["psnr_bicubic"]
+    out.update(dataset="superres-nbody", fast=fast, n=len(sr), n_samples=int(draws.shape[1]),
+               peak_thresholds=list(PEAK_THRESHOLDS), peaks_hr=hr_peaks.tolist(), pk_k=model["pk_k"],
+               pk_ratio=model["pk_ratio"], rk=model["rk"])
+    for name, ref in refs.items():
+        out.update({f"pk_ratio_{name}": ref["pk_ratio"], f"rk_{name}": ref["rk"]})
+    return out
+
+
 def score(pred: dict, task: str | None = None) -> dict:
     """Score ``pred["sr"]`` (N, C, H, W) against the test split of the task's dataset; see module doc."""
     from .. import data
@@ -196,6 +308,8 @@ def score(pred: dict, task: str | None = None) -> dict:
     dataset = resolve_task(task, sr_shape)
     sr = require(pred, "sr", shape=(None, *shape_of(dataset)), kind="f")
     fast = split_mode(len(sr), dataset)
+    if dataset == "superres-nbody":
+        return score_nbody(pred, sr, fast)
     test = data.load(dataset, "test", fast=fast, progress=False)
     hr, lr = np.asarray(test.hr if "hr" in test.arrays else test.images), np.asarray(test.lr)  # Galaxy10: images
     cfg = test.meta["config"]
