@@ -32,11 +32,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .event import ENV_VAR, TRACKS
+from .leaderboard import TASK_BOARDS
 from .leaderboard import TRACKS as BOARDS
 
 # the leaderboard's headline metric per track; SBI in event mode is scored by calibration alone (no C2ST: new
 # observations would need new NUTS references), so its headline is SBC's
-PRIMARY = {track: board.columns[0].key for track, board in BOARDS.items()} | {"sbi": "sbc_ks_pval_min"}
+PRIMARY = ({name: board.columns[0].key for name, board in (BOARDS | TASK_BOARDS).items()}
+           | {"sbi": "sbc_ks_pval_min"})
 # smaller is better; every other column sorts descending (signed ones, flux_bias and tarp_atc, are best at 0: Codabench
 # sorts by value, so they inform but never rank)
 ASCENDING = re.compile(r"^(W_|floor_|pk_worst|flux_err|pdf_w1)")
@@ -111,7 +113,8 @@ def run_scoring(cfg: dict, res: Path, ref: Path, out: Path) -> int:
 
 
 def columns(track: str, scores: dict) -> list:
-    """Leaderboard columns: every key of ``scores`` (flattened), the track's headline metric at index 0."""
+    """Leaderboard columns: every key of ``scores`` (flattened), the headline metric of the track (or of a board
+    with its own, ``leaderboard.TASK_BOARDS``) at index 0."""
     keys = sorted(scores, key=lambda k: k != PRIMARY.get(track))  # stable: the scorer's order otherwise
     return [{"title": k, "key": k, "index": i, "sorting": "asc" if ASCENDING.match(k) else "desc", "precision": 4,
              "hidden": bool(HIDDEN.match(k))} for i, k in enumerate(keys)]
@@ -137,6 +140,11 @@ def _datasets(track: str, task: str) -> list:
         want = want if want.startswith("superres-") else f"superres-{want}"
         if want not in names:
             raise BaselineError(f"codabench: unknown superres task {task!r}; expected one of: {', '.join(names)}")
+        return [want]
+    if track == "anomaly":  # one dataset per bundle: a submission's 'score' ranks one of them
+        want = "galaxies-anomaly" if task in ("", "detect") else task
+        if want not in names:
+            raise BaselineError(f"codabench: unknown anomaly task {task!r}; expected anomaly or anomaly:lightcurves")
         return [want]
     return names
 
@@ -193,6 +201,10 @@ def _sample(track: str, public: Path, ref: Path, names: list, fast: bool, path: 
         return save_predictions(path, {**train.meta, "split": "test"}, (), images=np.asarray(train.images[:n]))
     with using(public):
         test = data.load(names[0], "test", fast=fast, progress=False)
+    if names[0] == "lightcurves":  # each curve's flux scatter: flares, supernovae and glints stand out
+        inputs = ("time", "flux", "flux_err", "band", "site", "mask")
+        scatter = np.nanstd(np.where(np.asarray(test.mask), np.asarray(test.flux), np.nan), axis=1)
+        return save_predictions(path, test.meta, inputs, score=scatter)
     if track == "anomaly":  # peak over median absolute pixel: trails, cosmic rays and bleeds stand out
         a = np.abs(flat(test.images))
         return save_predictions(path, test.meta, ("images",), score=a.max(1) / np.maximum(np.median(a, 1), 1e-12))
@@ -263,7 +275,7 @@ def build(target: str, out, private="event-private", docker_image: str = DEFAULT
         raise BaselineError(f"codabench: track {track!r} is not in the event at {private}; expected one of: "
                             f"{', '.join(ev['tracks'])} (astrobench event init --tracks ...)")
     names = _datasets(track, task)
-    target = f"sbi:{names[0]}" if track == "sbi" else (f"superres:{names[0]}" if track == "superres" else track)
+    target = (f"{track}:{names[0]}" if track in ("sbi", "superres") or names[0] == "lightcurves" else track)
     kit = Path(__file__).resolve().parents[2] / track
     notebooks = sorted(kit.glob("02_*.ipynb"))
     if not notebooks:
@@ -283,7 +295,7 @@ def build(target: str, out, private="event-private", docker_image: str = DEFAULT
         if public_data:
             shutil.move(public, root / "public_data")
         result = score_against(root / "reference_data", target, sample)
-        cols = columns(track, flatten(result))
+        cols = columns(f"{track}-{names[0]}" if f"{track}-{names[0]}" in TASK_BOARDS else track, flatten(result))
         scores = {c["key"]: flatten(result)[c["key"]] for c in cols}
         shutil.copyfile(notebooks[0], kit_dir / notebooks[0].name)
         with zipfile.ZipFile(kit_dir / "sample_submission.zip", "w", zipfile.ZIP_DEFLATED) as z:

@@ -15,7 +15,8 @@ import yaml
 from astrobench import cli, codabench, event
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = {"anomaly": "anomaly", "superres:fields": "superres:superres-fields"}
+TARGETS = {"anomaly": "anomaly", "anomaly:lightcurves": "anomaly:lightcurves",
+           "superres:fields": "superres:superres-fields"}
 
 
 @pytest.fixture(scope="module")

@@ -195,6 +195,24 @@ def test_per_row_hooks_reproduce_the_scorers(track, make, request):
     _full_index_matches(track, make(np.random.default_rng(1)), [c.key for c in leaderboard.TRACKS[track].columns])
 
 
+def test_the_nbody_board_ranks_by_the_statistics_not_psnr(tmp_path):
+    """superres-nbody ranks on P(k) (then peaks, r(k)): a smooth upsampler, best on PSNR, ranks below maps that keep
+    the small-scale power."""
+    from astrobench.metrics import superres
+
+    test = data.load("superres-nbody", "test", fast=True, progress=False)
+    hr, cfg = np.asarray(test.hr), test.meta["config"]
+    smooth = np.clip(superres.bicubic(np.asarray(test.lr), cfg["factor"], cfg["extensive"]), 0, None)
+    rough = np.roll(hr, 1, axis=0)  # each map's neighbour: the HR's statistics, none of its structure
+    subs = tmp_path / "submissions"
+    _team(subs, "superres-nbody", "smooth", sr=smooth)
+    _team(subs, "superres-nbody", "rough", sr=rough)
+    (b,) = leaderboard.build(subs, tmp_path / "site", n_boot=10, max_mb=16, timeout=None)
+    rows = _rows(b)
+    assert b.track.columns[0].key == "pk_worst_half_nyquist"
+    assert rows["smooth"]["metrics"]["psnr"] > rows["rough"]["metrics"]["psnr"]
+    assert [r["team"] for r in b.rows if r["status"] == "ok"] == ["rough", "smooth"]
+
 def test_sbi_hooks_reproduce_calibration(monkeypatch):
     """SBI: C2ST resampled over the 10 observations, SBC and TARP over the calibration simulations (the C2ST itself
     is stubbed: its classifier takes seconds per observation and is the scorer's business)."""
