@@ -4,10 +4,9 @@
                                  [--export-onnx PATH]  (and the common flags: --help)
 
 Trains on the train split (or, ``--pretrained``, loads the model shipped in ``pretrained/<dataset>/``, checked against
-the data), predicts the held-out test split, scores it (``astrobench score superres:<dataset>``) and writes
-metrics.json, predictions.npz (key "sr"), model.pt + model_config.json, examples.png and pk.png (P(k) ratio).
-Datasets: superres-galaxies (default, or ``galaxies``), superres-fields (``fields``), superres-nbody (``nbody``: N-body
-slabs, densities clipped at 0), real pairs: camels-cmd-mtot (CAMELS maps, tiled), galaxy10-decals / galaxy10-sdss.
+the data), predicts the held-out test split, scores it (``astrobench score superres:<dataset>``), writes metrics.json,
+predictions.npz ("sr"), model.pt + model_config.json, examples.png, pk.png. Datasets: superres-galaxies (default),
+superres-fields, superres-nbody (N-body slabs, densities clipped at 0), camels-cmd-mtot, galaxy10-decals/-sdss.
 
 The network predicts a correction to bicubic upsampling (residual learning, as in VDSR/EDSR): all convolutions
 run at LR resolution and one PixelShuffle (ESPCN, Shi+2016) turns C x 16 channels into 4x4 blocks of HR pixels,
@@ -216,8 +215,8 @@ def predict(model, lr: np.ndarray, cfg: dict, device: str = "cpu", batch: int = 
     x, _, scale = normalise(lr, None, cfg["factor"], cfg["extensive"])
     out = [model(torch.from_numpy(x[i : i + batch].astype(np.float32)).to(device)).cpu().numpy()
            for i in range(0, len(x), batch)]
-    sr = (np.concatenate(out) * scale).astype(np.float32)
-    return np.maximum(sr, 0) if cfg["dataset"] in metrics.NONNEGATIVE else sr  # the scorer refuses rho < 0
+    sr = (np.concatenate(out) * scale).astype(np.float32)  # densities: the scorer refuses rho < 0
+    return np.maximum(sr, 0, out=sr) if cfg["dataset"] in metrics.NONNEGATIVE else sr
 
 
 def load_shipped(dataset: str, meta: dict):
