@@ -133,3 +133,24 @@ def test_cli_exits_2_on_bad_samples(tmp_path, capsys):
     assert cli.main(["score", "sbi:galaxy-profile", str(path)]) == 2
     err = capsys.readouterr().err
     assert "at least 1000" in err and len(err.strip().splitlines()) == 1
+
+
+def test_c2st_is_remembered_in_an_existing_cache_and_never_creates_one(tmp_path, monkeypatch):
+    """A second process scoring the same samples reads the number back (scripts, `astrobench score`, leaderboards);
+    a missing cache is not created (a Codabench worker scores from its bundle alone)."""
+    import sbi.utils.metrics
+    from astrobench.metrics import sbi as scorer
+
+    reference = get_task("two_moons").reference_samples()[:1]
+    monkeypatch.setenv("ASTROBENCH_DATA", str(tmp_path / "none"))
+    monkeypatch.setattr(scorer, "_C2ST_SEEN", {})
+    first = c2st_per_observation(reference[:, 5000:], reference, n=1000)
+    assert not (tmp_path / "none").exists()
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setenv("ASTROBENCH_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(scorer, "_C2ST_SEEN", {})
+    assert c2st_per_observation(reference[:, 5000:], reference, n=1000) == first
+    assert len(list((tmp_path / "cache" / "c2st").iterdir())) == 1
+    monkeypatch.setattr(scorer, "_C2ST_SEEN", {})  # as in another process: only the disk remembers
+    monkeypatch.setattr(sbi.utils.metrics, "c2st", lambda *a, **k: pytest.fail("C2ST computed again"))
+    assert c2st_per_observation(reference[:, 5000:], reference, n=1000) == first
