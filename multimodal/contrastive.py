@@ -2,6 +2,7 @@
 
     python multimodal/contrastive.py [--fast] [--out DIR] [--seed N] [--device auto|cpu|cuda] [--dataset NAME]
                                      [--threads N] [--epochs N] [--set KEY=VALUE] [--max-minutes M] [--pretrained]
+                                     [--modalities ground,spectrum | ground,space | ground,space,spectrum]
 
 A small CNN encodes the g,r,z image, a 1-D CNN the spectrum; projection heads map both into one 128-d space,
 trained with CLIP's symmetric InfoNCE loss plus the same loss between two augmented views of each spectrum
@@ -13,9 +14,12 @@ Fixed logit scale 15.5 (AstroCLIP's). Augmentations respect the physics (image: 
 simulator-model noise, a masked stretch; no colour jitter). The budget is ``epochs`` (``--set steps=N``: optimizer
 steps), the one-cycle learning rate follows the step alone; ``--max-minutes`` stops CLIP only. Under ``accelerate
 launch`` each process takes every P-th batch of one shared permutation; files are written by the main process.
+``--modalities ground,space,spectrum`` (``--dataset galaxies-multi``) adds a space imager: InfoNCE for each pair of
+modalities, averaged (as ImageBind/AION align many), scored as ``multimodal:<dataset>`` (no ceiling there).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
@@ -28,7 +32,6 @@ from astrobench import baseline, data
 from astrobench.metrics import multimodal
 from contrastive_plots import plot  # the figure, beside this script
 from torch import nn
-from tqdm.auto import tqdm
 
 SCRIPT = "contrastive.py"
 DATASET = "galaxies"
@@ -42,40 +45,46 @@ FAST = dict(epochs=6, steps=None, width=16, batch=100, lr=2e-3, weight_decay=1e-
 EMBED_DIM = 128  # shared embedding space
 FEATURES = 256  # encoder output before the projection heads
 CROP = 48  # central image pixels the encoders see (of 64)
+SPACE_CROP = 64  # central space pixels (of 84 x 0.2"): 12.8", the sky of the ground crop (48 x 0.262" = 12.6")
+# --modalities: name -> (dataset array, tensors in load_data's dict, the model's embedding)
+MODALITIES = {"ground": ("images", "img", "embed_image"), "space": ("space", "space", "embed_space"),
+              "spectrum": ("spectra", "spec", "embed_spectrum")}
+DEFAULT_MODALITIES = ("ground", "spectrum")  # today's image + spectrum model (the shipped one)
 LOGIT_SCALE = 15.5  # AstroCLIP's fixed logit scale (see the docstring)
 SPEC_NOISE = 1.0  # augmentation noise, in units of the simulator's per-pixel sigma
 SPEC_MASK_MAX = 48  # widest masked stretch of the 512-pixel spectrum
 # ---------------------------------------------------------------- data
 
 
-def load_data(dataset: str, fast: bool) -> dict:
+def load_data(dataset: str, fast: bool, modalities=DEFAULT_MODALITIES) -> dict:
     """Train/test tensors plus the preprocessing constants ``prep`` (from the dataset's own noise model)."""
     train, test = data.load(dataset, "train", fast=fast), data.load(dataset, "test", fast=fast)
     if not {"images", "spectra"} <= set(train.arrays):
         raise data.DataError(f"dataset {dataset!r} has arrays {', '.join(train.arrays)}; expected images and spectra")
+    if "space" in modalities and "space" not in train.arrays:
+        raise data.DataError(f"--modalities {','.join(modalities)}: dataset {dataset!r} has no space images "
+                             f"(arrays {', '.join(train.arrays)}); expected one with a 'space' array: galaxies-multi")
     conf = train.meta["config"]
     spec_raw = torch.from_numpy(np.array(train.spectra, np.float32))
     prep = {"sky_sigma": list(conf["sky_sigma"]), "sigma_sky": float(conf["spectrum"]["sigma_sky"]),
             "gain": float(conf["spectrum"]["gain"])}
     a = torch.asinh(spec_raw / prep["sigma_sky"])
     prep.update(spec_mean=float(a.mean()), spec_sd=float(a.std()))
-    return {"prep": prep, "train": train, "test": test,
-            "img_train": preprocess_images(train.images, prep["sky_sigma"]), "spec_train": spec_raw,
-            "img_test": preprocess_images(test.images, prep["sky_sigma"]),
-            "spec_test": torch.from_numpy(np.array(test.spectra, np.float32))}
+    d = {"prep": prep, "train": train, "test": test, "modalities": tuple(modalities),
+         "img_train": preprocess_images(train.images, prep["sky_sigma"]), "spec_train": spec_raw,
+         "img_test": preprocess_images(test.images, prep["sky_sigma"]),
+         "spec_test": torch.from_numpy(np.array(test.spectra, np.float32))}
+    if "space" in modalities:  # one band (VIS), its own sky noise
+        prep["space_sky_sigma"] = [float(conf["space"]["sky_sigma_nmgy"])]
+        for split, ds in (("train", train), ("test", test)):
+            d[f"space_{split}"] = preprocess_images(ds.space, prep["space_sky_sigma"], SPACE_CROP)
+    return d
 
 
-def preprocess_images(images, sky_sigma) -> torch.Tensor:
+def preprocess_images(images, sky_sigma, crop: int = CROP) -> torch.Tensor:
     """nanomaggies -> arcsinh(flux / sky noise) per band: noise ~ 1, bright cores compressed, colours kept.
     Central CROP x CROP pixels: 99 % of the galaxies have a half-light radius < 2.7" (10 px), the rest is sky."""
-    lo = (images.shape[-1] - CROP) // 2
-    out = torch.empty((len(images), images.shape[1], CROP, CROP), dtype=torch.float32)
-    sigma = np.asarray(sky_sigma, np.float32)[None, :, None, None]
-    for i in range(0, len(images), 2000):  # chunks: the full split is ~1 GB
-        x = np.asarray(images[i : i + 2000, :, lo : lo + CROP, lo : lo + CROP])
-        out[i : i + 2000] = torch.from_numpy(np.arcsinh(x / sigma))
-        data.release_pages(images)  # read pages of the memory map would otherwise stay resident (Binder: 2 GB)
-    return out
+    return baseline.asinh_stamps(images, sky_sigma, crop)
 
 
 def preprocess_spectra(spectra: torch.Tensor, prep: dict) -> torch.Tensor:
@@ -113,8 +122,11 @@ def build_model(cfg: dict, n_wave: int) -> nn.Module:
     sigma) standardised (``preprocess_spectra``). Both give L2-normalised rows in one D-dim space: the scorer probes
     them and retrieves one modality with the other by cosine similarity. ``model(x, s, s2) -> scalar``: the training
     loss of B pairs, s2 a second augmented view of the spectra (here InfoNCE image-spectrum + spec_ssl_weight x
-    InfoNCE spectrum-spectrum). ``cfg``: the FULL/FAST settings (width, spec_ssl_weight, learn_temperature)."""
-    return CLIP(cfg["width"], n_wave, cfg["learn_temperature"], cfg["spec_ssl_weight"])
+    InfoNCE spectrum-spectrum). ``cfg``: the FULL/FAST settings (width, spec_ssl_weight, learn_temperature) and
+    ``modalities`` (default ground, spectrum). With space: ``model.embed_space(x)``, x (B, 1, SPACE_CROP,
+    SPACE_CROP) likewise, and ``model(x, s, s2, space=x_space)`` averages InfoNCE over the pairs (spectrum optional)."""
+    return CLIP(cfg["width"], n_wave, cfg["learn_temperature"], cfg["spec_ssl_weight"],
+                cfg.get("modalities", DEFAULT_MODALITIES))
 
 
 def block(conv, cin, cout, stride):
@@ -122,11 +134,11 @@ def block(conv, cin, cout, stride):
     return nn.Sequential(conv(cin, cout, k, stride, k // 2, bias=False), norm(cout), nn.GELU())
 
 
-def image_encoder(w: int) -> nn.Module:
-    """3 x CROP x CROP -> FEATURES: conv stages halving the size, then global average pooling (position-free)."""
+def image_encoder(w: int, bands: int = 3) -> nn.Module:
+    """bands x CROP x CROP -> FEATURES: conv stages halving the size, then global average pooling (position-free)."""
     c = nn.Conv2d
     return nn.Sequential(
-        block(c, 3, w, 2),  # 24x24: a strided stem, as full-resolution convs cost too much on a CPU
+        block(c, bands, w, 2),  # 24x24: a strided stem, as full-resolution convs cost too much on a CPU
         block(c, w, 2 * w, 2), block(c, 2 * w, 2 * w, 1),  # 12x12
         block(c, 2 * w, 4 * w, 2), block(c, 4 * w, 4 * w, 1),  # 6x6
         block(c, 4 * w, 4 * w, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # 3x3 -> pooled
@@ -143,12 +155,20 @@ def spectrum_encoder(w: int, n_wave: int) -> nn.Module:
         nn.Flatten(), nn.Linear(4 * w * (n_wave // 16), FEATURES), nn.GELU())
 
 
-class CLIP(nn.Module):
-    def __init__(self, w: int, n_wave: int, learn_temperature: bool = False, spec_ssl_weight: float = 1.0):
+def head() -> nn.Module:  # a projection head into the shared space
+    return nn.Sequential(nn.Linear(FEATURES, FEATURES), nn.GELU(), nn.Linear(FEATURES, EMBED_DIM))
+
+
+class CLIP(nn.Module):  # image_* is the ground imager (the shipped weights' names); space_* only if asked for
+    def __init__(self, w: int, n_wave: int, learn_temperature: bool = False, spec_ssl_weight: float = 1.0,
+                 modalities=DEFAULT_MODALITIES):
         super().__init__()
-        self.image_encoder, self.spectrum_encoder = image_encoder(w), spectrum_encoder(w, n_wave)
-        self.image_head, self.spectrum_head = (  # projection heads into the shared space
-            nn.Sequential(nn.Linear(FEATURES, FEATURES), nn.GELU(), nn.Linear(FEATURES, EMBED_DIM)) for _ in range(2))
+        self.modalities = tuple(modalities)
+        has = [m in self.modalities for m in ("ground", "spectrum", "space")]  # this order: the seeded weights
+        self.image_encoder = image_encoder(w)
+        self.spectrum_encoder = spectrum_encoder(w, n_wave) if has[1] else None
+        self.space_encoder = image_encoder(w, bands=1) if has[2] else None
+        self.image_head, self.spectrum_head, self.space_head = (head() if on else None for on in has)
         self.log_scale = nn.Parameter(torch.tensor(math.log(LOGIT_SCALE)), requires_grad=learn_temperature)
         self.spec_ssl_weight = spec_ssl_weight
 
@@ -158,13 +178,22 @@ class CLIP(nn.Module):
     def embed_spectrum(self, s):
         return F.normalize(self.spectrum_head(self.spectrum_encoder(s)), dim=-1)
 
-    def forward(self, x, s, s2=None):
-        """The training loss (in forward, so DDP's gradient sync sees the call): CLIP loss between images and spectra,
-        plus spec_ssl_weight x the same loss between the two spectrum views ``s``, ``s2`` (SLIP-style)."""
+    def embed_space(self, x):
+        return F.normalize(self.space_head(self.space_encoder(x)), dim=-1)
+
+    def forward(self, x, s, s2=None, space=None):
+        """The training loss (in forward, so DDP's gradient sync sees the call): the CLIP loss of every pair of
+        modalities (ground ``x``, ``space``, spectrum ``s``), averaged, plus spec_ssl_weight x the same loss between
+        the two spectrum views ``s``, ``s2`` (SLIP-style)."""
         scale = self.log_scale.clamp(max=math.log(100)).exp()
-        v = self.embed_spectrum(s)
-        loss = info_nce(self.embed_image(x), v, scale)
-        if s2 is not None and self.spec_ssl_weight:
+        emb = {"ground": self.embed_image(x)}
+        if "space" in self.modalities:
+            emb["space"] = self.embed_space(space)
+        if "spectrum" in self.modalities:
+            emb["spectrum"] = v = self.embed_spectrum(s)
+        pairs = list(itertools.combinations(emb.values(), 2))
+        loss = sum(info_nce(a, b, scale) for a, b in pairs) / len(pairs)
+        if s2 is not None and self.spec_ssl_weight and "spectrum" in emb:
             loss = loss + self.spec_ssl_weight * info_nce(v, self.embed_spectrum(s2), scale)
         return loss
 
@@ -179,59 +208,21 @@ def info_nce(u, v, scale):
 # ================================================================ training, embedding, the supervised ceiling
 
 
-def fit(model, batch_loss, n: int, cfg: dict, run, seed: int, name: str, steps=None, clock: bool = True) -> list:
-    """AdamW + one-cycle schedule over ``steps`` optimizer steps (default: cfg's steps, else its epochs), stopped by
-    --max-minutes if ``clock``; the loss per step. ``batch_loss(model, idx, gen)``: the loss of rows ``idx``."""
-    acc = run.acc
-    gen = torch.Generator().manual_seed(seed)  # the epoch permutations (and, in one process, the augmentations)
-    loader = baseline.epoch_batches(acc, n, cfg["batch"], gen, drop_last=True, name=name)
-    if len(loader) == 0:
-        raise baseline.BaselineError(f"--set batch={cfg['batch']}: more than the {n} training rows per process; "
-                                     "expected a smaller batch")
-    opt = torch.optim.AdamW(model.parameters(), cfg["lr"], weight_decay=cfg["weight_decay"])  # (frozen: no grad)
-    model, opt = acc.prepare(model, opt)
-    aug = gen if acc.num_processes == 1 else torch.Generator().manual_seed(seed + 1000 * acc.process_index)
-    steps = steps or cfg["steps"] or cfg["epochs"] * math.ceil(len(loader) / acc.gradient_accumulation_steps)
-    # stepped by hand once per optimizer step (a prepared scheduler would step once per process)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt.optimizer, cfg["lr"], total_steps=steps, pct_start=cfg["warmup"])
-    history, micro = [], []
-    model.train()
-    with tqdm(total=steps, desc=name, unit="step", disable=not run.is_main) as bar:
-        while len(history) < steps and not (clock and run.stopped_by_clock):
-            for idx in loader:
-                with acc.accumulate(model):
-                    loss = batch_loss(model, idx, aug)
-                    acc.backward(loss)  # (divided by the accumulation steps)
-                    opt.step()  # a no-op until the last micro-batch
-                    opt.zero_grad(set_to_none=True)
-                micro.append(loss.item())
-                if not acc.sync_gradients:
-                    continue
-                sched.step()
-                history.append(float(np.mean(micro)))
-                micro = []
-                bar.update()
-                bar.set_postfix(loss=f"{history[-1]:.3f}")
-                if len(history) >= steps or (clock and run.out_of_time()):
-                    break
-    acc.wait_for_everyone()
-    acc.unwrap_model(model, keep_fp32_wrapper=False)  # drops the DDP wrapper and the autocast forward
-    return history
-
-
 def train_clip(d: dict, cfg: dict, run):
-    """The contrastive model (``build_model``) on the train pairs; returns (model in eval mode, loss per step)."""
-    device, prep = run.acc.device, d["prep"]
+    """The contrastive model (``build_model``) on the train pairs, trained by ``baseline.fit`` (AdamW, one-cycle
+    learning rate over a count of steps); returns (model in eval mode, loss per step)."""
+    device, prep, mods = run.acc.device, d["prep"], d.get("modalities", DEFAULT_MODALITIES)
     torch.manual_seed(run.seed)
-    model = build_model(cfg, d["spec_train"].shape[1]).to(device)
+    model = build_model(dict(cfg, modalities=mods), d["spec_train"].shape[1]).to(device)
 
     def batch_loss(m, idx, gen):
         x = augment_images(d["img_train"][idx], gen).to(device)
         raw = d["spec_train"][idx]
         s, s2 = augment_spectra(raw, gen, prep).to(device), augment_spectra(raw, gen, prep).to(device)
-        return m(x, s, s2)
+        sp = {"space": augment_images(d["space_train"][idx], gen).to(device)} if "space" in mods else {}  # own flips
+        return m(x, s, s2, **sp)
 
-    history = fit(model, batch_loss, len(d["img_train"]), cfg, run, run.seed, "CLIP")
+    history = baseline.fit(model, batch_loss, len(d["img_train"]), cfg, run, run.seed, "CLIP")
     return model.eval(), history
 
 
@@ -253,22 +244,21 @@ def train_supervised(d: dict, cfg: dict, run, steps: int):
         x = augment_images(d["img_train"][idx], gen).to(device)
         return F.mse_loss(m(x).float(), ((z[idx] - mu) / sd).to(device))
 
-    history = fit(model, batch_loss, len(z), cfg, run, run.seed + 1, "supervised", steps=steps, clock=False)
-    return ({"supervised_z": embed(model.eval(), d["img_test"], device) * sd + mu} if run.is_main else None), history
-
-
-@torch.no_grad()
-def embed(fn, x: torch.Tensor, device, batch: int = 500) -> np.ndarray:
-    return np.concatenate([fn(x[i : i + batch].to(device)).float().cpu().numpy() for i in range(0, len(x), batch)])
+    history = baseline.fit(model, batch_loss, len(z), cfg, run, run.seed + 1, "supervised", steps=steps, clock=False)
+    sup = baseline.embed_batches(model.eval(), d["img_test"], device) * sd + mu
+    return ({"supervised_z": sup} if run.is_main else None), history
 
 
 def embed_all(model, d: dict, device) -> dict:
-    """Embeddings of both modalities for both splits, in the keys the scorer expects."""
-    out = {}
+    """Embeddings of each modality for both splits, in the keys the scorer expects: image_/spectrum_emb as ever
+    without space (the ``galaxies`` task), ground_/space_/spectrum_emb with it (the instruments task)."""
+    mods, out = d.get("modalities", DEFAULT_MODALITIES), {}
     for split, suffix in (("test", ""), ("train", "_train")):
-        out[f"image_emb{suffix}"] = embed(model.embed_image, d[f"img_{split}"], device)
-        spec = preprocess_spectra(d[f"spec_{split}"], d["prep"])
-        out[f"spectrum_emb{suffix}"] = embed(model.embed_spectrum, spec, device)
+        for m in mods:
+            _, name, fn = MODALITIES[m]
+            x = d[f"{name}_{split}"] if m != "spectrum" else preprocess_spectra(d[f"spec_{split}"], d["prep"])
+            key = m if "space" in mods else {"ground": "image"}.get(m, m)  # the galaxies task's names without space
+            out[f"{key}_emb{suffix}"] = baseline.embed_batches(getattr(model, fn), x, device)
     return out
 
 
@@ -300,9 +290,12 @@ def check_settings(cfg: dict) -> None:
 
 
 def parser():
-    return baseline.parser(SCRIPT, __doc__, out="outputs/multimodal", dataset=DATASET, budget="epochs",
-                           budget_help="CLIP's training epochs (FULL 15, FAST 6; --set steps=N: optimizer steps); "
-                           "the supervised ceiling trains as many steps")
+    p = baseline.parser(SCRIPT, __doc__, out="outputs/multimodal", dataset=DATASET, budget="epochs",
+                        budget_help="CLIP's training epochs (FULL 15, FAST 6; --set steps=N: optimizer steps); "
+                        "the supervised ceiling trains as many steps")
+    p.add_argument("--modalities", default=",".join(DEFAULT_MODALITIES), help="what to align, two or three of "
+                   f"{', '.join(MODALITIES)} (default {','.join(DEFAULT_MODALITIES)}; space: e.g. galaxies-multi)")
+    return p
 
 
 def main(argv=None) -> int:
@@ -312,12 +305,16 @@ def main(argv=None) -> int:
         cfg = baseline.settings(FULL, FAST, args)
         run = baseline.start(args)  # (rejects --epochs 0 before check_settings sees the copy in cfg)
         check_settings(cfg)
-        d = load_data(args.dataset, run.fast)
+        # ground in every run: the instruments scorer compares each view with the ground one
+        mods = baseline.names("--modalities", args.modalities, tuple(MODALITIES), least=2, need="ground")
+        if args.pretrained and mods != DEFAULT_MODALITIES:
+            raise baseline.BaselineError(f"--modalities {args.modalities} --pretrained: expected ground,spectrum")
+        d = load_data(args.dataset, run.fast, mods)
         if args.pretrained:  # no training and no ceiling: the shipped CLIP, evaluated as a trained one is
             (model, cfg), hist_clip, hist_sup, sup = load_shipped(d, run.acc.device), [], [], {}
         else:
             model, hist_clip = train_clip(d, cfg, run)
-            sup, hist_sup = train_supervised(d, cfg, run, steps=len(hist_clip))
+            sup, hist_sup = ({}, []) if "space" in mods else train_supervised(d, cfg, run, steps=len(hist_clip))
             cfg = dict(cfg, steps_done=len(hist_clip), loss_first_last={"first": float(np.mean(hist_clip[:3])),
                                                                         "last": float(np.mean(hist_clip[-3:]))})
         run.acc.end_training()
@@ -326,20 +323,24 @@ def main(argv=None) -> int:
         pred = {**embed_all(model, d, run.acc.device), **sup}
         metrics = multimodal.score(pred, task=args.dataset)  # the code path of `astrobench score multimodal`
         scale = float(model.log_scale.exp()) if hasattr(model, "log_scale") else None  # a slot model may have none
-        config = dict(cfg, embed_dim=EMBED_DIM, features=FEATURES, crop=CROP, spec_noise=SPEC_NOISE,
+        config = dict(cfg, modalities=list(mods), embed_dim=EMBED_DIM, features=FEATURES, crop=CROP,
+                      **({"space_crop": SPACE_CROP} if "space" in mods else {}), spec_noise=SPEC_NOISE,
                       spec_mask_max=SPEC_MASK_MAX, logit_scale=scale, preprocess=d["prep"], n_train=len(d["img_train"]),
                       n_test=len(d["img_test"]))
         run.out.mkdir(parents=True, exist_ok=True)
-        baseline.save_predictions(run.out / "predictions.npz", d["test"].meta, ("images", "spectra"), **pred)
+        inputs = tuple(MODALITIES[m][0] for m in mods)  # the test arrays the embeddings were made from
+        baseline.save_predictions(run.out / "predictions.npz", d["test"].meta, inputs, **pred)
         torch.save(model.state_dict(), run.out / "clip.pt")
         baseline.write_json(run.out / "clip.config.json", {**config, **run.record()})
         plot(run.out, pred, hist_clip, hist_sup, d["test"].truth)
         report = run.write_metrics("multimodal", "embeddings", args.dataset, metrics, config, d["train"].meta,
                                    ("scikit-learn",))
-        m = report["metrics"]
-        print(f"zero-shot z R² image {m['zeroshot_r2_z_image']:.4f}  spectrum {m['zeroshot_r2_z_spectrum']:.4f}  "
-              f"top-1 i->s {m['retrieval_image_to_spectrum_top1']:.3f}  ceiling {m.get('supervised_r2_z', np.nan):.4f} "
-              f"({config['steps_done']} steps{' pretrained' * args.pretrained}, {report['seconds']:.0f}s) -> {run.out}")
+        m = report["metrics"]  # with space: the scorer's headline (its first keys)
+        head = "  ".join(f"{k} {m[k]:.3f}" for k in list(m)[:4]) if "space" in mods else (
+            f"zero-shot z R² image {m['zeroshot_r2_z_image']:.4f}  spectrum {m['zeroshot_r2_z_spectrum']:.4f}  "
+            f"top-1 i->s {m['retrieval_image_to_spectrum_top1']:.3f}  ceiling {m.get('supervised_r2_z', np.nan):.4f}")
+        print(f"{head} ({config['steps_done']} steps{' pretrained' * args.pretrained}, {report['seconds']:.0f}s) -> "
+              f"{run.out}")
     except baseline.ERRORS as err:
         return baseline.fail(SCRIPT, err)
     return 0

@@ -20,9 +20,11 @@ def plot(out, pred: dict, hist_clip: list, hist_sup: list, truth) -> None:
     else:
         ax[0].text(0.5, 0.5, "pretrained: no training in this run\n(see pretrained/metrics.json)", ha="center")
         ax[0].set(title="training", xticks=[], yticks=[])
-    n = min(64, len(pred["image_emb"]))
-    im = ax[1].imshow(pred["image_emb"][:n] @ pred["spectrum_emb"][:n].T, cmap="magma")
-    ax[1].set(xlabel="spectrum (test)", ylabel="image (test)", title="cosine similarity: pairs on the diagonal")
+    a, b = [k for k in pred if k.endswith("_emb")][:2]  # image, spectrum (or ground, space: the instruments)
+    n = min(64, len(pred[a]))
+    im = ax[1].imshow(pred[a][:n] @ pred[b][:n].T, cmap="magma")
+    ax[1].set(xlabel=f"{b.removesuffix('_emb')} (test)", ylabel=f"{a.removesuffix('_emb')} (test)",
+              title="cosine similarity: pairs on the diagonal")
     fig.colorbar(im, ax=ax[1])
     if "supervised_z" in pred:
         ax[2].scatter(truth["z"], pred["supervised_z"], s=3, alpha=0.5)
