@@ -10,10 +10,9 @@ trained with CLIP's symmetric InfoNCE loss plus the same loss between two augmen
 trains the supervised ceiling (the same image CNN regressing redshift, as many steps) and scores with
 ``astrobench.metrics.multimodal`` (k-NN and few-shot probes, retrieval). ``--pretrained``: no training; the shipped
 full-run CLIP (multimodal/pretrained/) is evaluated, without a ceiling (its weights were not shipped).
-Fixed logit scale 15.5 (AstroCLIP's). Augmentations respect the physics (image: the 8 flips/rotations; spectrum:
-simulator-model noise, a masked stretch; no colour jitter). The budget is ``epochs`` (``--set steps=N``: optimizer
-steps), the one-cycle learning rate follows the step alone; ``--max-minutes`` stops CLIP only. Under ``accelerate
-launch`` each process takes every P-th batch of one shared permutation; files are written by the main process.
+Fixed logit scale 15.5 (AstroCLIP's). Data and the physical augmentations: contrastive_data.py. The budget is
+``epochs`` (or ``--set steps=N``); the one-cycle learning rate follows the step; ``--max-minutes`` stops CLIP only.
+Under ``accelerate launch`` each process takes every P-th batch of one shared permutation; the main one writes files.
 ``--modalities ground,space,spectrum`` (``--dataset galaxies-multi``) adds a space imager: InfoNCE for each pair of
 modalities, averaged (as ImageBind/AION align many), scored as ``multimodal:<dataset>`` (no ceiling there).
 """
@@ -28,8 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from astrobench import baseline, data
+from astrobench import baseline
 from astrobench.metrics import multimodal
+from contrastive_data import (  # noqa: F401
+    CROP,
+    SPACE_CROP,
+    SPEC_MASK_MAX,
+    SPEC_NOISE,
+    augment_images,
+    augment_spectra,  # (notebooks)
+    load_data,
+    preprocess_images,
+    preprocess_spectra,
+)
 from contrastive_plots import plot  # the figure, beside this script
 from torch import nn
 
@@ -44,73 +54,11 @@ FAST = dict(epochs=6, steps=None, width=16, batch=100, lr=2e-3, weight_decay=1e-
 # steps: optimizer steps instead of epochs. width: first-stage CNN channels (x2, x4 deeper). spec_ssl_weight=0: CLIP
 EMBED_DIM = 128  # shared embedding space
 FEATURES = 256  # encoder output before the projection heads
-CROP = 48  # central image pixels the encoders see (of 64)
-SPACE_CROP = 64  # central space pixels (of 84 x 0.2"): 12.8", the sky of the ground crop (48 x 0.262" = 12.6")
 # --modalities: name -> (dataset array, tensors in load_data's dict, the model's embedding)
 MODALITIES = {"ground": ("images", "img", "embed_image"), "space": ("space", "space", "embed_space"),
               "spectrum": ("spectra", "spec", "embed_spectrum")}
 DEFAULT_MODALITIES = ("ground", "spectrum")  # today's image + spectrum model (the shipped one)
 LOGIT_SCALE = 15.5  # AstroCLIP's fixed logit scale (see the docstring)
-SPEC_NOISE = 1.0  # augmentation noise, in units of the simulator's per-pixel sigma
-SPEC_MASK_MAX = 48  # widest masked stretch of the 512-pixel spectrum
-# ---------------------------------------------------------------- data
-
-
-def load_data(dataset: str, fast: bool, modalities=DEFAULT_MODALITIES) -> dict:
-    """Train/test tensors plus the preprocessing constants ``prep`` (from the dataset's own noise model)."""
-    train, test = data.load(dataset, "train", fast=fast), data.load(dataset, "test", fast=fast)
-    if not {"images", "spectra"} <= set(train.arrays):
-        raise data.DataError(f"dataset {dataset!r} has arrays {', '.join(train.arrays)}; expected images and spectra")
-    if "space" in modalities and "space" not in train.arrays:
-        raise data.DataError(f"--modalities {','.join(modalities)}: dataset {dataset!r} has no space images "
-                             f"(arrays {', '.join(train.arrays)}); expected one with a 'space' array: galaxies-multi")
-    conf = train.meta["config"]
-    spec_raw = torch.from_numpy(np.array(train.spectra, np.float32))
-    prep = {"sky_sigma": list(conf["sky_sigma"]), "sigma_sky": float(conf["spectrum"]["sigma_sky"]),
-            "gain": float(conf["spectrum"]["gain"])}
-    a = torch.asinh(spec_raw / prep["sigma_sky"])
-    prep.update(spec_mean=float(a.mean()), spec_sd=float(a.std()))
-    d = {"prep": prep, "train": train, "test": test, "modalities": tuple(modalities),
-         "img_train": preprocess_images(train.images, prep["sky_sigma"]), "spec_train": spec_raw,
-         "img_test": preprocess_images(test.images, prep["sky_sigma"]),
-         "spec_test": torch.from_numpy(np.array(test.spectra, np.float32))}
-    if "space" in modalities:  # one band (VIS), its own sky noise
-        prep["space_sky_sigma"] = [float(conf["space"]["sky_sigma_nmgy"])]
-        for split, ds in (("train", train), ("test", test)):
-            d[f"space_{split}"] = preprocess_images(ds.space, prep["space_sky_sigma"], SPACE_CROP)
-    return d
-
-
-def preprocess_images(images, sky_sigma, crop: int = CROP) -> torch.Tensor:
-    """nanomaggies -> arcsinh(flux / sky noise) per band: noise ~ 1, bright cores compressed, colours kept.
-    Central CROP x CROP pixels: 99 % of the galaxies have a half-light radius < 2.7" (10 px), the rest is sky."""
-    return baseline.asinh_stamps(images, sky_sigma, crop)
-
-
-def preprocess_spectra(spectra: torch.Tensor, prep: dict) -> torch.Tensor:
-    """arcsinh(flux / sky noise), standardised with the train set's scalar mean and sd."""
-    return (torch.asinh(spectra / prep["sigma_sky"]) - prep["spec_mean"]) / prep["spec_sd"]
-
-
-def augment_images(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One of the 8 symmetries of the square per galaxy (two flips and a transpose generate them)."""
-    f = torch.rand(len(x), 3, generator=gen) < 0.5
-    x = torch.where(f[:, 0, None, None, None], x.flip(-1), x)
-    x = torch.where(f[:, 1, None, None, None], x.flip(-2), x)
-    return torch.where(f[:, 2, None, None, None], x.transpose(-1, -2), x)
-
-
-def augment_spectra(raw: torch.Tensor, gen: torch.Generator, prep: dict) -> torch.Tensor:
-    """Extra noise from the simulator's noise model, then one masked stretch; returns preprocessed spectra."""
-    sigma = torch.sqrt(prep["sigma_sky"] ** 2 + prep["gain"] * raw.clamp(min=0))
-    x = preprocess_spectra(raw + SPEC_NOISE * sigma * torch.randn(raw.shape, generator=gen), prep)
-    b, n = x.shape
-    width = torch.randint(0, SPEC_MASK_MAX + 1, (b, 1), generator=gen)
-    start = (torch.rand(b, 1, generator=gen) * (n - width)).long()
-    pos = torch.arange(n)[None]
-    return x.masked_fill((pos >= start) & (pos < start + width), 0.0)
-
-
 # ================================================================ MODEL SLOT: replace build_model with your own
 
 
@@ -208,8 +156,60 @@ def info_nce(u, v, scale):
 # ================================================================ training, embedding, the supervised ceiling
 
 
+def fit(model, batch_loss, n: int, cfg: dict, run, seed: int, name: str, steps=None, clock: bool = True) -> list:
+    """AdamW + one-cycle schedule over ``steps`` optimizer steps (default: cfg's steps, else its epochs), stopped by
+    --max-minutes if ``clock``; the loss per step. ``batch_loss(model, idx, gen)``: the loss of rows ``idx`` of
+    ``n`` (batches of ``epoch_batches``: one permutation per epoch shared by the processes, the last partial batch
+    dropped); ``cfg``: batch, lr, weight_decay, warmup (fraction of the steps), steps, epochs. Gradient accumulation
+    and processes come from ``run.acc``; the model is unwrapped in place afterwards."""
+    from tqdm.auto import tqdm
+
+    acc = run.acc
+    gen = torch.Generator().manual_seed(seed)  # the epoch permutations (and, in one process, the augmentations)
+    loader = baseline.epoch_batches(acc, n, cfg["batch"], gen, drop_last=True, name=name)
+    if len(loader) == 0:
+        raise baseline.BaselineError(f"--set batch={cfg['batch']}: more than the {n} training rows per process; "
+                            "expected a smaller batch")
+    opt = torch.optim.AdamW(model.parameters(), cfg["lr"], weight_decay=cfg["weight_decay"])  # (frozen: no grad)
+    model, opt = acc.prepare(model, opt)
+    aug = gen if acc.num_processes == 1 else torch.Generator().manual_seed(seed + 1000 * acc.process_index)
+    steps = steps or cfg["steps"] or cfg["epochs"] * math.ceil(len(loader) / acc.gradient_accumulation_steps)
+    # stepped by hand once per optimizer step (a prepared scheduler would step once per process)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt.optimizer, cfg["lr"], total_steps=steps, pct_start=cfg["warmup"])
+    history, micro = [], []
+    model.train()
+    with tqdm(total=steps, desc=name, unit="step", disable=not run.is_main) as bar:
+        while len(history) < steps and not (clock and run.stopped_by_clock):
+            for idx in loader:
+                with acc.accumulate(model):
+                    loss = batch_loss(model, idx, aug)
+                    acc.backward(loss)  # (divided by the accumulation steps)
+                    opt.step()  # a no-op until the last micro-batch
+                    opt.zero_grad(set_to_none=True)
+                micro.append(loss.item())
+                if not acc.sync_gradients:
+                    continue
+                sched.step()
+                history.append(float(np.mean(micro)))
+                micro = []
+                bar.update()
+                bar.set_postfix(loss=f"{history[-1]:.3f}")
+                if len(history) >= steps or (clock and run.out_of_time()):
+                    break
+    acc.wait_for_everyone()
+    acc.unwrap_model(model, keep_fp32_wrapper=False)  # drops the DDP wrapper and the autocast forward
+    return history
+
+
+def embed_batches(fn, x, device, batch: int = 500):
+    """``fn`` (a model's embedding) over the rows of tensor ``x`` in batches, without gradients: a numpy array."""
+    with torch.no_grad():
+        return np.concatenate([fn(x[i : i + batch].to(device)).float().cpu().numpy()
+                               for i in range(0, len(x), batch)])
+
+
 def train_clip(d: dict, cfg: dict, run):
-    """The contrastive model (``build_model``) on the train pairs, trained by ``baseline.fit`` (AdamW, one-cycle
+    """The contrastive model (``build_model``) on the train pairs, trained by ``fit`` (AdamW, one-cycle
     learning rate over a count of steps); returns (model in eval mode, loss per step)."""
     device, prep, mods = run.acc.device, d["prep"], d.get("modalities", DEFAULT_MODALITIES)
     torch.manual_seed(run.seed)
@@ -222,7 +222,7 @@ def train_clip(d: dict, cfg: dict, run):
         sp = {"space": augment_images(d["space_train"][idx], gen).to(device)} if "space" in mods else {}  # own flips
         return m(x, s, s2, **sp)
 
-    history = baseline.fit(model, batch_loss, len(d["img_train"]), cfg, run, run.seed, "CLIP")
+    history = fit(model, batch_loss, len(d["img_train"]), cfg, run, run.seed, "CLIP")
     return model.eval(), history
 
 
@@ -244,8 +244,8 @@ def train_supervised(d: dict, cfg: dict, run, steps: int):
         x = augment_images(d["img_train"][idx], gen).to(device)
         return F.mse_loss(m(x).float(), ((z[idx] - mu) / sd).to(device))
 
-    history = baseline.fit(model, batch_loss, len(z), cfg, run, run.seed + 1, "supervised", steps=steps, clock=False)
-    sup = baseline.embed_batches(model.eval(), d["img_test"], device) * sd + mu
+    history = fit(model, batch_loss, len(z), cfg, run, run.seed + 1, "supervised", steps=steps, clock=False)
+    sup = embed_batches(model.eval(), d["img_test"], device) * sd + mu
     return ({"supervised_z": sup} if run.is_main else None), history
 
 
@@ -258,7 +258,7 @@ def embed_all(model, d: dict, device) -> dict:
             _, name, fn = MODALITIES[m]
             x = d[f"{name}_{split}"] if m != "spectrum" else preprocess_spectra(d[f"spec_{split}"], d["prep"])
             key = m if "space" in mods else {"ground": "image"}.get(m, m)  # the galaxies task's names without space
-            out[f"{key}_emb{suffix}"] = baseline.embed_batches(getattr(model, fn), x, device)
+            out[f"{key}_emb{suffix}"] = embed_batches(getattr(model, fn), x, device)
     return out
 
 

@@ -459,56 +459,7 @@ def load_pretrained(folder, meta: dict, name: str = "model") -> tuple[dict, dict
     return load_file(str(folder / f"{name}.safetensors")), json.loads((folder / "config.json").read_text())
 
 
-# ---------------------------------------------------------------- training, images, embeddings (multimodal)
-
-
-def fit(model, batch_loss, n: int, cfg: dict, run, seed: int, name: str, steps=None, clock: bool = True) -> list:
-    """AdamW + one-cycle schedule over ``steps`` optimizer steps (default: cfg's steps, else its epochs), stopped by
-    --max-minutes if ``clock``; the loss per step. ``batch_loss(model, idx, gen)``: the loss of rows ``idx`` of
-    ``n`` (batches of ``epoch_batches``: one permutation per epoch shared by the processes, the last partial batch
-    dropped); ``cfg``: batch, lr, weight_decay, warmup (fraction of the steps), steps, epochs. Gradient accumulation
-    and processes come from ``run.acc``; the model is unwrapped in place afterwards (multimodal/contrastive.py)."""
-    import math
-
-    import numpy as np
-    import torch
-    from tqdm.auto import tqdm
-
-    acc = run.acc
-    gen = torch.Generator().manual_seed(seed)  # the epoch permutations (and, in one process, the augmentations)
-    loader = epoch_batches(acc, n, cfg["batch"], gen, drop_last=True, name=name)
-    if len(loader) == 0:
-        raise BaselineError(f"--set batch={cfg['batch']}: more than the {n} training rows per process; "
-                            "expected a smaller batch")
-    opt = torch.optim.AdamW(model.parameters(), cfg["lr"], weight_decay=cfg["weight_decay"])  # (frozen: no grad)
-    model, opt = acc.prepare(model, opt)
-    aug = gen if acc.num_processes == 1 else torch.Generator().manual_seed(seed + 1000 * acc.process_index)
-    steps = steps or cfg["steps"] or cfg["epochs"] * math.ceil(len(loader) / acc.gradient_accumulation_steps)
-    # stepped by hand once per optimizer step (a prepared scheduler would step once per process)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt.optimizer, cfg["lr"], total_steps=steps, pct_start=cfg["warmup"])
-    history, micro = [], []
-    model.train()
-    with tqdm(total=steps, desc=name, unit="step", disable=not run.is_main) as bar:
-        while len(history) < steps and not (clock and run.stopped_by_clock):
-            for idx in loader:
-                with acc.accumulate(model):
-                    loss = batch_loss(model, idx, aug)
-                    acc.backward(loss)  # (divided by the accumulation steps)
-                    opt.step()  # a no-op until the last micro-batch
-                    opt.zero_grad(set_to_none=True)
-                micro.append(loss.item())
-                if not acc.sync_gradients:
-                    continue
-                sched.step()
-                history.append(float(np.mean(micro)))
-                micro = []
-                bar.update()
-                bar.set_postfix(loss=f"{history[-1]:.3f}")
-                if len(history) >= steps or (clock and run.out_of_time()):
-                    break
-    acc.wait_for_everyone()
-    acc.unwrap_model(model, keep_fp32_wrapper=False)  # drops the DDP wrapper and the autocast forward
-    return history
+# ---------------------------------------------------------------- flags
 
 
 def names(flag: str, text: str, allowed, least: int = 1, need: str | None = None) -> tuple:
@@ -523,32 +474,3 @@ def names(flag: str, text: str, allowed, least: int = 1, need: str | None = None
         raise BaselineError(f"{flag} {text}: expected at least {least} distinct names of {', '.join(allowed)}"
                             + (f", {need} among them" if need else ""))
     return chosen
-
-
-def asinh_stamps(images, sky_sigma, crop: int, chunk: int = 2000):
-    """(N, C, H, W) nanomaggies -> float32 tensor of arcsinh(flux / sky noise) per band on the central ``crop`` x
-    ``crop`` pixels: noise ~ 1, bright cores compressed, colours kept. Read in chunks from a memory map (a full split
-    is ~1 GB), whose pages are released as it goes (Binder: 2 GB)."""
-    import numpy as np
-    import torch
-
-    from . import data
-
-    lo = (images.shape[-1] - crop) // 2
-    out = torch.empty((len(images), images.shape[1], crop, crop), dtype=torch.float32)
-    sigma = np.asarray(sky_sigma, np.float32)[None, :, None, None]
-    for i in range(0, len(images), chunk):
-        x = np.asarray(images[i : i + chunk, :, lo : lo + crop, lo : lo + crop])
-        out[i : i + chunk] = torch.from_numpy(np.arcsinh(x / sigma))
-        data.release_pages(images)
-    return out
-
-
-def embed_batches(fn, x, device, batch: int = 500):
-    """``fn`` (a model's embedding) over the rows of tensor ``x`` in batches, without gradients: a numpy array."""
-    import numpy as np
-    import torch
-
-    with torch.no_grad():
-        return np.concatenate([fn(x[i : i + batch].to(device)).float().cpu().numpy()
-                               for i in range(0, len(x), batch)])

@@ -1,0 +1,1 @@
+../../../../../multimodal/contrastive_data.py
